@@ -1,0 +1,81 @@
+//! `ulm`: Ultrasound Localization Microscopy from frame stacks to super-resolved maps.
+//!
+//! Thin glue over the library crates: one file per subcommand in `cmd/`. Exit codes:
+//! 0 success, 1 a failure the user can fix (bad input, bad option), 2 internal error.
+//! A closed output pipe (`ulm info … | head`) is not an error.
+
+mod cmd;
+#[allow(dead_code)] // used as subcommands land
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ultrasound Localization Microscopy: simulate, filter, localize, track, render and
+/// evaluate microbubble data.
+///
+/// Units everywhere: positions in mm, velocities in mm/s, frame rate in Hz, wavelength
+/// in mm. Arrays are [frames, rows = depth z, cols = lateral x]; pixel centres sit at
+/// integer indices (x_mm = x0_mm + col * pixel_size_x_mm).
+#[derive(Debug, Parser)]
+#[command(name = "ulm", version, about, long_about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print shape, sample type, geometry, value range and memory size of a frame file.
+    Info(cmd::info::Args),
+    /// Simulate a ULM acquisition with ground truth (vessels, flow, bubbles, PSF, clutter).
+    Simulate(cmd::simulate::Args),
+    /// Remove tissue clutter by SVD of the space × time matrix (optional band-pass).
+    Filter(cmd::filter::Args),
+    /// Localize microbubbles in frames with a classical method.
+    Localize(cmd::localize::Args),
+    /// Link localizations into tracks (velocities in mm/s).
+    Track(cmd::track::Args),
+    /// Render super-resolved density, velocity and direction maps.
+    Render(cmd::render::Args),
+    /// Evaluate localizations (precision, recall, RMSE …) or maps (Dice, MTF, FRC).
+    Eval(cmd::eval::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    progress::init_logging(cli.verbose, cli.quiet);
+    let ctx = cmd::Context { quiet: cli.quiet };
+    let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Info(a) => cmd::info::run(a, &ctx),
+        Command::Simulate(a) => cmd::simulate::run(a, &ctx),
+        Command::Filter(a) => cmd::filter::run(a, &ctx),
+        Command::Localize(a) => cmd::localize::run(a, &ctx),
+        Command::Track(a) => cmd::track::run(a, &ctx),
+        Command::Render(a) => cmd::render::run(a, &ctx),
+        Command::Eval(a) => cmd::eval::run(a, &ctx),
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!("internal error: ulm panicked (this is a bug; please report it with the command line)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().filter_map(|c| c.downcast_ref::<std::io::Error>()).any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,1 @@
+//! SVD clutter filtering and temporal band-pass.

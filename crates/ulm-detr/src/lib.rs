@@ -1,0 +1,3 @@
+//! DETR and Deformable DETR microbubble localizers in burn.
+
+pub mod ms_deform_attn;

@@ -1,0 +1,10 @@
+//! Localization and map metrics.
+//!
+//! * Localization metrics (issue "classical localizers"): [`pairing`], [`metrics`].
+//! * Map metrics (issue "tracking and maps"): [`dice`], [`mtf`], [`frc`].
+
+pub mod dice;
+pub mod frc;
+pub mod metrics;
+pub mod mtf;
+pub mod pairing;

@@ -1,0 +1,1 @@
+//! Super-resolved density, velocity and direction maps.

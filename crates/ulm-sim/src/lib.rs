@@ -1,0 +1,1 @@
+//! Synthetic ULM acquisitions with ground truth.

@@ -1,0 +1,1 @@
+//! Microbubble tracking (linking) with predictors and filters.
