@@ -28,6 +28,7 @@
 //! assert_eq!(g.row_to_z_mm(0.0), 2.0);
 //! ```
 
+pub mod assignment;
 mod error;
 mod frames;
 mod geometry;
