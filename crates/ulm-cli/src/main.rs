@@ -47,21 +47,46 @@ enum Command {
     Render(cmd::render::Args),
     /// Evaluate localizations (precision, recall, RMSE …) or maps (Dice, MTF, FRC).
     Eval(cmd::eval::Args),
+    /// Run the whole pipeline on built-in simulated data (no download) and write every
+    /// intermediate result and map to one folder.
+    Demo(cmd::demo::Args),
+}
+
+impl Cli {
+    /// Parses a command line given as words (used by `ulm demo` to run its steps).
+    pub(crate) fn try_parse_from_args(argv: &[String]) -> Result<Self, clap::Error> {
+        Self::try_parse_from(argv)
+    }
+}
+
+/// Runs one subcommand.
+pub(crate) fn dispatch(command: Command, ctx: &cmd::Context) -> anyhow::Result<()> {
+    match command {
+        Command::Info(a) => cmd::info::run(a, ctx),
+        Command::Simulate(a) => cmd::simulate::run(a, ctx),
+        Command::Filter(a) => cmd::filter::run(a, ctx),
+        Command::Localize(a) => cmd::localize::run(a, ctx),
+        Command::Track(a) => cmd::track::run(a, ctx),
+        Command::Render(a) => cmd::render::run(a, ctx),
+        Command::Eval(a) => cmd::eval::run(a, ctx),
+        Command::Demo(a) => cmd::demo::run(a, ctx),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors are the user's to fix: exit 1 (clap's own default is 2, which we keep
+    // for internal errors). `--help` and `--version` exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     progress::init_logging(cli.verbose, cli.quiet);
     let ctx = cmd::Context { quiet: cli.quiet };
-    let result = std::panic::catch_unwind(|| match cli.command {
-        Command::Info(a) => cmd::info::run(a, &ctx),
-        Command::Simulate(a) => cmd::simulate::run(a, &ctx),
-        Command::Filter(a) => cmd::filter::run(a, &ctx),
-        Command::Localize(a) => cmd::localize::run(a, &ctx),
-        Command::Track(a) => cmd::track::run(a, &ctx),
-        Command::Render(a) => cmd::render::run(a, &ctx),
-        Command::Eval(a) => cmd::eval::run(a, &ctx),
-    });
+    let result = std::panic::catch_unwind(|| dispatch(cli.command, &ctx));
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -145,6 +145,9 @@ pub fn read_tracks(path: &Path) -> Result<Tracks> {
             vx_mm_s: opt(i_vx, "vx_mm_s")?,
             vz_mm_s: opt(i_vz, "vz_mm_s")?,
         };
+        if !(p.x_mm.is_finite() && p.z_mm.is_finite()) {
+            return Err(Error::format(path, format!("line {line}: non-finite position ({}, {})", p.x_mm, p.z_mm)));
+        }
         by_id.entry(id).or_default().push(p);
     }
     let tracks = by_id

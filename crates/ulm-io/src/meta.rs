@@ -56,14 +56,23 @@ impl Meta {
 
     /// The geometry this sidecar describes; `path` names the file in errors.
     pub fn geometry(&self, path: &Path) -> Result<Geometry> {
-        let need = |name: &str, v: Option<f64>| v.ok_or_else(|| Error::format(path, format!("missing key `{name}`")));
+        // A missing key is often a misspelt one: name the keys that were not recognised.
+        let others = if self.extra.is_empty() {
+            String::new()
+        } else {
+            format!(" (unrecognised keys present: {})", self.extra.keys().cloned().collect::<Vec<_>>().join(", "))
+        };
+        let need =
+            |name: &str, v: Option<f64>| v.ok_or_else(|| Error::format(path, format!("missing key `{name}`{others}")));
         let wavelength_mm = match (self.wavelength_mm, self.center_frequency_hz, self.speed_of_sound_m_s) {
             (Some(l), _, _) => l,
             (None, Some(f), Some(c)) => Geometry::wavelength_from(f, c).map_err(|e| Error::data(path, e))?,
             _ => {
                 return Err(Error::format(
                     path,
-                    "missing key `wavelength_mm` (or both `center_frequency_hz` and `speed_of_sound_m_s`)",
+                    format!(
+                        "missing key `wavelength_mm` (or both `center_frequency_hz` and `speed_of_sound_m_s`){others}"
+                    ),
                 ));
             }
         };

@@ -1,0 +1,158 @@
+//! `ulm demo`: the whole pipeline on built-in simulated data, no download.
+//!
+//! Runs the same subcommands a user would, in order, and prints each command line so the
+//! demo doubles as a tutorial: simulate → (filter) → localize → eval → track → render →
+//! eval --maps. Everything lands in one output folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::Context;
+
+/// Options of `ulm demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output folder (created; existing files in it are replaced).
+    #[arg(short, long, value_name = "DIR", default_value = "out/demo")]
+    out: PathBuf,
+    /// Simulation preset: sparse, dense, tissue (clutter on; the demo SVD-filters it) or deep.
+    #[arg(long, default_value = "sparse")]
+    preset: String,
+    /// Number of frames to simulate.
+    #[arg(long, default_value_t = 1000)]
+    frames: usize,
+    /// Random seed (the whole demo is deterministic given it).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Classical localization method: no-shift, centroid, gaussian, radial, interp or morph.
+    #[arg(long, default_value = "radial")]
+    method: String,
+}
+
+/// Runs one `ulm` subcommand from its words, echoing the command line.
+fn step(n: usize, total: usize, words: &[String], ctx: &Context) -> anyhow::Result<()> {
+    if !ctx.quiet {
+        eprintln!("[{n}/{total}] ulm {}", words.join(" "));
+    }
+    let mut argv = vec!["ulm".to_string()];
+    if ctx.quiet {
+        argv.push("-q".into());
+    }
+    argv.extend(words.iter().cloned());
+    let cli = crate::Cli::try_parse_from_args(&argv).map_err(|e| anyhow::anyhow!("demo step `{}`: {e}", words.join(" ")))?;
+    crate::dispatch(cli.command, ctx).with_context(|| format!("demo step {n}: ulm {}", words.join(" ")))
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Runs `ulm demo`.
+pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
+    anyhow::ensure!(a.frames >= 2, "--frames must be at least 2, got {}", a.frames);
+    let out = &a.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let sim = out.join("sim");
+    let meta = sim.join("meta.json");
+    let gt = sim.join("gt.csv");
+    let locs = out.join("locs.csv");
+    let tracks = out.join("tracks.csv");
+    let maps = out.join("maps");
+    let filter = a.preset == "tissue";
+    let total = if filter { 8 } else { 7 };
+    let mut n = 0;
+    let mut next = |words: Vec<String>| {
+        n += 1;
+        step(n, total, &words, ctx)
+    };
+    let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    next(w(&["simulate", "--preset", &a.preset, "--frames", &a.frames.to_string(), "--seed", &a.seed.to_string()])
+        .into_iter()
+        .chain(["--out".into(), s(&sim)])
+        .collect())?;
+    let frames = if filter {
+        let f = out.join("filtered").join("iq.npy");
+        std::fs::create_dir_all(out.join("filtered"))?;
+        next(vec!["filter".into(), s(&sim.join("iq.npy")), "--out".into(), s(&f), "--meta".into(), s(&meta)])?;
+        f
+    } else {
+        sim.join("iq.npy")
+    };
+    next(vec![
+        "localize".into(),
+        s(&frames),
+        "--method".into(),
+        a.method.clone(),
+        "--meta".into(),
+        s(&meta),
+        "--out".into(),
+        s(&locs),
+    ])?;
+    next(vec![
+        "eval".into(),
+        "--pred".into(),
+        s(&locs),
+        "--gt".into(),
+        s(&gt),
+        "--meta".into(),
+        s(&meta),
+        "--json".into(),
+        s(&out.join("eval.json")),
+    ])?;
+    next(vec!["track".into(), s(&locs), "--meta".into(), s(&meta), "--out".into(), s(&tracks)])?;
+    next(vec![
+        "render".into(),
+        "--locs".into(),
+        s(&gt),
+        "--meta".into(),
+        s(&meta),
+        "--out-dir".into(),
+        s(&maps),
+        "--prefix".into(),
+        "gt_".into(),
+    ])?;
+    next(vec![
+        "render".into(),
+        "--locs".into(),
+        s(&locs),
+        "--tracks".into(),
+        s(&tracks),
+        "--frames".into(),
+        s(&frames),
+        "--meta".into(),
+        s(&meta),
+        "--out-dir".into(),
+        s(&maps),
+        "--prefix".into(),
+        "pred_".into(),
+    ])?;
+    next(vec![
+        "eval".into(),
+        "--map".into(),
+        s(&maps.join("pred_loc_density.npy")),
+        "--gt-map".into(),
+        s(&maps.join("gt_loc_density.npy")),
+        "--frc-locs".into(),
+        s(&locs),
+        "--frc-meta".into(),
+        s(&meta),
+        "--curves-dir".into(),
+        s(&maps),
+        "--maps-json".into(),
+        s(&maps.join("map_eval.json")),
+    ])?;
+    if !ctx.quiet {
+        eprintln!(
+            "demo done: simulation in {}, localizations {}, tracks {}, maps (PNG + .npy) in {}, metrics in {} and {}",
+            sim.display(),
+            locs.display(),
+            tracks.display(),
+            maps.display(),
+            out.join("eval.json").display(),
+            maps.join("map_eval.json").display()
+        );
+    }
+    Ok(())
+}
