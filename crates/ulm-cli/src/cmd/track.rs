@@ -1,12 +1,131 @@
-//! `ulm track` (placeholder until its issue lands).
+//! `ulm track`: link localizations into tracks with velocities in mm/s.
+//!
+//! Reads a localization CSV (`frame, x_mm, z_mm`, …) and the acquisition's `meta.json`
+//! (frame rate, wavelength), writes `track_id, frame, x_mm, z_mm, vx_mm_s, vz_mm_s` and,
+//! beside it, `<out stem>.config.json` with the options it ran with (not `config.json`,
+//! which `ulm simulate` already writes into the same folder).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ulm_track::{LinkConfig, PredictorKind};
 
 use super::Context;
+use crate::progress::Bar;
 
 /// Options of `ulm track`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Localization CSV (`frame, x_mm, z_mm` required; other columns ignored).
+    locs: PathBuf,
+    /// The acquisition's meta.json (frame rate, wavelength) [default: meta.json beside LOCS].
+    #[arg(long)]
+    meta: Option<PathBuf>,
+    /// Output tracks CSV.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Search range in mm: the largest distance from a track's predicted position to a
+    /// candidate in the next frame [default: one wavelength].
+    #[arg(long, value_name = "MM")]
+    search_range_mm: Option<f64>,
+    /// Frames a bubble may vanish and still be linked (trackpy's `memory`).
+    #[arg(long, default_value_t = 0)]
+    memory: u32,
+    /// Drop tracks with fewer points than this.
+    #[arg(long, default_value_t = 3)]
+    min_length: usize,
+    /// Where to search: `none` (around the last position, Brownian), `velocity` (the
+    /// paper's Eq. 6: last position plus the track's last velocity) or `kalman`
+    /// (constant-velocity Kalman filter).
+    #[arg(long, value_enum, default_value_t = PredictorArg::Velocity)]
+    predictor: PredictorArg,
+    /// Velocity rejection: drop a step faster than this multiple of the track's speed on
+    /// its previous step (the paper uses 3).
+    #[arg(long, default_value_t = 3.0, value_name = "RATIO")]
+    max_speed_ratio: f64,
+    /// Disable velocity rejection.
+    #[arg(long, conflicts_with = "max_speed_ratio")]
+    no_speed_rejection: bool,
+    /// Steps up to this length (mm per frame) are never rejected, so that a bubble that
+    /// was nearly still may start moving; below about λ/4 a step is within localization
+    /// error and its speed says little [default: wavelength / 4].
+    #[arg(long, value_name = "MM")]
+    min_rejectable_step_mm: Option<f64>,
+}
+
+/// Predictor choice on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PredictorArg {
+    None,
+    Velocity,
+    Kalman,
+}
+
+struct Options {
+    config: LinkConfig,
+    predictor: PredictorKind,
+    meta: PathBuf,
+}
+
+fn validate(a: &Args) -> anyhow::Result<Options> {
+    let meta = a.meta.clone().unwrap_or_else(|| ulm_io::sidecar_path(&a.locs));
+    let geometry = ulm_io::read_meta(&meta)
+        .and_then(|m| m.geometry(&meta))
+        .with_context(|| format!("reading the geometry from {} (give it with --meta)", meta.display()))?;
+    let config = LinkConfig {
+        search_range_mm: a.search_range_mm.unwrap_or(geometry.wavelength_mm),
+        memory: a.memory,
+        min_length: a.min_length,
+        max_speed_ratio: (!a.no_speed_rejection).then_some(a.max_speed_ratio),
+        min_rejectable_step_mm: a.min_rejectable_step_mm.unwrap_or(geometry.wavelength_mm / 4.0),
+        frame_rate_hz: geometry.frame_rate_hz,
+    };
+    config.validate().context("invalid option")?;
+    let predictor = match a.predictor {
+        PredictorArg::None => PredictorKind::None,
+        PredictorArg::Velocity => PredictorKind::Velocity,
+        PredictorArg::Kalman => PredictorKind::Kalman,
+    };
+    Ok(Options { config, predictor, meta })
+}
+
+/// `<out stem>.config.json` beside `out`.
+pub fn config_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "out".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.config.json"))
+}
 
 /// Runs `ulm track`.
-pub fn run(_args: Args, _ctx: &Context) -> anyhow::Result<()> {
-    anyhow::bail!("`ulm track` is not available yet")
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
+    let o = validate(&args)?;
+    let locs = ulm_io::read_localizations(&args.locs)?;
+    let bar = Bar::new(locs.n_frames() as u64, "frames", ctx.quiet);
+    let start = std::time::Instant::now();
+    let linked = ulm_track::link_with(&locs, &o.config, o.predictor, &bar)
+        .with_context(|| format!("linking {}", args.locs.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    ulm_io::write_tracks(&args.out, &linked.tracks)?;
+    let cfg = serde_json::json!({
+        "command": "track",
+        "version": env!("CARGO_PKG_VERSION"),
+        "input": args.locs,
+        "meta": o.meta,
+        "link": o.config,
+        "predictor": o.predictor,
+    });
+    let cfg_path = config_path(&args.out);
+    ulm_io::atomic_write_bytes(&cfg_path, (serde_json::to_string_pretty(&cfg)? + "\n").as_bytes())?;
+    let linked_rows = linked.row_track.iter().filter(|t| t.is_some()).count();
+    tracing::info!("linking took {secs:.3} s");
+    if !ctx.quiet {
+        eprintln!(
+            "{} localizations in {} frames → {} tracks ({} points kept); wrote {}",
+            locs.len(),
+            locs.n_frames(),
+            linked.tracks.len(),
+            linked_rows,
+            args.out.display()
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,86 @@
+//! `ulm track` end to end on tiny hand-made inputs.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+const META: &str = r#"{"frame_rate_hz": 500.0, "pixel_size_x_mm": 0.1, "pixel_size_z_mm": 0.1,
+  "x0_mm": 0.0, "z0_mm": 0.0, "wavelength_mm": 0.2}"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn ulm() -> Command {
+    Command::cargo_bin("ulm").unwrap()
+}
+
+#[test]
+fn links_two_bubbles_with_velocities_in_mm_per_s() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "meta.json", META);
+    // Bubble A moves +0.02 mm/frame in x (10 mm/s at 500 Hz), B −0.04 mm/frame in z,
+    // A is missed in frame 2; a lone detection in frame 4 is a 1-point track.
+    let mut csv = String::from("frame,x_mm,z_mm,score\n");
+    for f in 0..5 {
+        if f != 2 {
+            csv += &format!("{f},{},1.0,1\n", 0.02 * f as f64);
+        }
+        csv += &format!("{f},3.0,{},1\n", 5.0 - 0.04 * f as f64);
+    }
+    csv += "4,8.0,8.0,1\n";
+    let locs = write(dir.path(), "locs.csv", &csv);
+    let out = dir.path().join("tracks.csv");
+    ulm()
+        .args(["-q", "track"])
+        .arg(&locs)
+        .args(["--memory", "1", "--min-length", "2", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|c| c.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 9, "4 + 5 points; the 1-point track is dropped");
+    for r in &rows {
+        let (vx, vz) = (r[4], r[5]);
+        if r[3] == 1.0 {
+            assert!((vx - 10.0).abs() < 1e-9 && vz == 0.0, "{r:?}");
+        } else {
+            assert!(vx == 0.0 && (vz + 20.0).abs() < 1e-9, "{r:?}");
+        }
+    }
+    assert_eq!(rows.iter().filter(|r| r[0] == rows[0][0]).count(), if rows[0][3] == 1.0 { 4 } else { 5 });
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tracks.config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["link"]["memory"], 1);
+    assert_eq!(cfg["link"]["search_range_mm"], 0.2, "default search range is one wavelength");
+    assert_eq!(cfg["predictor"], "velocity");
+}
+
+#[test]
+fn bad_input_fails_cleanly_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let locs = write(dir.path(), "locs.csv", "frame,x_mm,z_mm\n0,1.0,1.0\n");
+    let out = dir.path().join("tracks.csv");
+    // No meta.json beside the localizations.
+    ulm().args(["track"]).arg(&locs).arg("--out").arg(&out).assert().code(1).stderr(contains("meta.json"));
+    write(dir.path(), "meta.json", META);
+    ulm()
+        .args(["track"])
+        .arg(&locs)
+        .args(["--search-range-mm=-1", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("search range"));
+    let bad = write(dir.path(), "bad.csv", "frame,x_mm,z_mm\n0,abc,1.0\n");
+    ulm().args(["track"]).arg(&bad).arg("--out").arg(&out).assert().code(1).stderr(contains("bad.csv"));
+    let no_col = write(dir.path(), "nocol.csv", "frame,x_mm\n0,1.0\n");
+    ulm().args(["track"]).arg(&no_col).arg("--out").arg(&out).assert().code(1).stderr(contains("z_mm"));
+    assert!(!out.exists());
+}

@@ -1,0 +1,139 @@
+//! Fixed-radius neighbour search on a uniform grid hash.
+//!
+//! Linking asks one question per frame: which sources lie within the search range `R` of
+//! each destination? With cells of side ≥ `R` the answer lies in the 3 × 3 block of
+//! cells around the query, so a query costs O(1 + neighbours) and building is a counting
+//! sort, O(points + cells) — the same candidates as a KD-tree radius query, with less
+//! work for this 2-D, fixed-radius case.
+
+/// Points bucketed into square cells over their bounding box.
+#[derive(Debug, Clone, Default)]
+pub struct GridHash {
+    cell: f64,
+    origin: [f64; 2],
+    nx: usize,
+    nz: usize,
+    /// `start[c]..start[c + 1]` indexes `order` for cell `c`.
+    start: Vec<u32>,
+    order: Vec<u32>,
+    points: Vec<[f64; 2]>,
+}
+
+impl GridHash {
+    /// Buckets `points` into cells of side at least `radius` (> 0), ready for
+    /// [`GridHash::within`] queries of that radius.
+    pub fn new(points: &[[f64; 2]], radius: f64) -> Self {
+        let mut g = Self::default();
+        g.rebuild(points, radius);
+        g
+    }
+
+    /// Rebuilds in place (reusing the allocations).
+    pub fn rebuild(&mut self, points: &[[f64; 2]], radius: f64) {
+        debug_assert!(radius > 0.0);
+        self.points.clear();
+        self.points.extend_from_slice(points);
+        let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+        for p in points {
+            for a in 0..2 {
+                lo[a] = lo[a].min(p[a]);
+                hi[a] = hi[a].max(p[a]);
+            }
+        }
+        if points.is_empty() {
+            (lo, hi) = ([0.0; 2], [0.0; 2]);
+        }
+        // Cells no smaller than the radius, and no more cells than about 4 per point.
+        let area = ((hi[0] - lo[0]) * (hi[1] - lo[1])).max(0.0);
+        let cell = radius.max((area / (4.0 * points.len().max(1) as f64)).sqrt());
+        let n = |span: f64| ((span / cell).floor() as usize).saturating_add(1).min(1 << 20);
+        (self.cell, self.origin, self.nx, self.nz) = (cell, lo, n(hi[0] - lo[0]), n(hi[1] - lo[1]));
+        let cells = self.nx * self.nz;
+        self.start.clear();
+        self.start.resize(cells + 1, 0);
+        let cell_of: Vec<usize> = points.iter().map(|p| self.cell_of(*p)).collect();
+        for &c in &cell_of {
+            self.start[c + 1] += 1;
+        }
+        for c in 0..cells {
+            self.start[c + 1] += self.start[c];
+        }
+        self.order.clear();
+        self.order.resize(points.len(), 0);
+        let mut fill = self.start[..cells].to_vec();
+        for (i, &c) in cell_of.iter().enumerate() {
+            self.order[fill[c] as usize] = i as u32;
+            fill[c] += 1;
+        }
+    }
+
+    #[inline]
+    fn coords(&self, p: [f64; 2]) -> (i64, i64) {
+        (((p[0] - self.origin[0]) / self.cell).floor() as i64, ((p[1] - self.origin[1]) / self.cell).floor() as i64)
+    }
+
+    #[inline]
+    fn cell_of(&self, p: [f64; 2]) -> usize {
+        let (x, z) = self.coords(p);
+        (z.clamp(0, self.nz as i64 - 1) as usize) * self.nx + x.clamp(0, self.nx as i64 - 1) as usize
+    }
+
+    /// Calls `f(index, squared_distance)` for every point within `radius` (≤ the radius
+    /// given at construction) of `q`, in no particular order.
+    pub fn within(&self, q: [f64; 2], radius: f64, mut f: impl FnMut(usize, f64)) {
+        if self.points.is_empty() {
+            return;
+        }
+        let r2 = radius * radius;
+        let (cx, cz) = self.coords(q);
+        let x0 = (cx - 1).max(0);
+        let x1 = (cx + 1).min(self.nx as i64 - 1);
+        if x0 > x1 {
+            return;
+        }
+        for z in (cz - 1).max(0)..=(cz + 1).min(self.nz as i64 - 1) {
+            let row = z as usize * self.nx;
+            let (a, b) = (self.start[row + x0 as usize] as usize, self.start[row + x1 as usize + 1] as usize);
+            for &i in &self.order[a..b] {
+                let p = self.points[i as usize];
+                let d2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+                if d2 <= r2 {
+                    f(i as usize, d2);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_brute_force() {
+        // A deterministic scatter including negative coordinates, cell borders and
+        // queries outside the points' bounding box.
+        let pts: Vec<[f64; 2]> = (0..400)
+            .map(|i| {
+                let a = i as f64 * 0.618_033_988_75;
+                [(a.fract() - 0.5) * 8.0, ((a * 7.3).fract() - 0.5) * 6.0]
+            })
+            .chain([[0.0, 0.0], [0.5, 0.0], [-0.5, 0.0]])
+            .collect();
+        for r in [0.05, 0.5, 3.0] {
+            let g = GridHash::new(&pts, r);
+            let queries = pts.iter().step_by(7).copied().chain([[4.2, 3.2], [-4.3, 0.0], [100.0, 100.0]]);
+            for q in queries {
+                let mut got = Vec::new();
+                g.within(q, r, |i, _| got.push(i));
+                got.sort_unstable();
+                let want: Vec<usize> = (0..pts.len())
+                    .filter(|&i| (pts[i][0] - q[0]).powi(2) + (pts[i][1] - q[1]).powi(2) <= r * r)
+                    .collect();
+                assert_eq!(got, want, "r {r}, q {q:?}");
+            }
+        }
+        let empty = GridHash::new(&[], 1.0);
+        empty.within([0.0, 0.0], 1.0, |_, _| panic!("no points"));
+    }
+}
