@@ -1,12 +1,151 @@
-//! `ulm localize` (placeholder until its issue lands).
+//! `ulm localize`: classical localization (detection + sub-pixel estimator) of every frame.
+//!
+//! Reads frames block by block (bounded memory), localizes in parallel over frames, and
+//! writes the localization CSV (`frame, x_mm, z_mm, score`) and `<out stem>.config.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ulm_core::Progress as _;
+use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer as _, Method};
 
 use super::Context;
+use crate::progress::Bar;
 
 /// Options of `ulm localize`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Frame file (IQ or envelope; complex frames are localized on their envelope).
+    frames: PathBuf,
+    /// Output localization CSV.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Sub-pixel method: no-shift, centroid, gaussian, radial, interp, morph.
+    #[arg(long, default_value = "radial")]
+    method: String,
+    /// Sidecar with the geometry [default: meta.json beside FRAMES].
+    #[arg(long)]
+    meta: Option<PathBuf>,
+    /// Variable / dataset name inside .mat / .h5 files.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Patch side in pixels (odd, >= 3) around each candidate.
+    #[arg(long, default_value_t = 5)]
+    patch: usize,
+    /// Keep maxima >= this fraction of the frame's maximum (0.1 = −20 dB).
+    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
+    threshold_rel: f32,
+    /// Keep maxima >= this absolute envelope value [default: none].
+    #[arg(long, value_name = "VALUE")]
+    threshold_abs: Option<f32>,
+    /// Keep maxima >= K × the median envelope of their row (a depth-following noise
+    /// floor); 0 disables.
+    #[arg(long, default_value_t = 4.0, value_name = "K")]
+    noise_factor: f32,
+    /// Keep at most N brightest maxima per frame [default: no limit].
+    #[arg(long, value_name = "N")]
+    max_per_frame: Option<usize>,
+    /// Minimum distance between candidates in pixels (the brighter wins); 0 = off.
+    #[arg(long, default_value_t = 0.0, value_name = "PX")]
+    min_separation_px: f64,
+    /// Extra border margin in pixels beyond half the patch.
+    #[arg(long, default_value_t = 0, value_name = "PX")]
+    border_margin_px: usize,
+    /// Reject a candidate whose patch holds more than N regional maxima (PALA's NLocalMax);
+    /// 0 disables the test.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    max_maxima_in_patch: usize,
+    /// Only maxima >= this fraction of the candidate's value count as crowding (0 counts
+    /// every maximum, like PALA).
+    #[arg(long, default_value_t = 0.25, value_name = "FRACTION")]
+    crowd_level: f32,
+    /// Discard localizations further than this from their candidate pixel, per axis, in
+    /// pixels [default: half the patch].
+    #[arg(long, value_name = "PX")]
+    max_shift_px: Option<f64>,
+    /// `interp`: upsampling factor (grid step 1/N px).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    upsample: usize,
+    /// `morph`: threshold as a fraction between the patch minimum and maximum.
+    #[arg(long, default_value_t = 0.5, value_name = "FRACTION")]
+    morph_level: f32,
+    /// Frames read and localized at a time (memory bound).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    block_frames: usize,
+}
+
+fn config_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "localize".into());
+    out.with_file_name(format!("{stem}.config.json"))
+}
+
+/// Validated configuration from the raw options.
+fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
+    let method = match a.method.parse::<Method>().map_err(anyhow::Error::msg)? {
+        Method::Interp { .. } => Method::Interp { upsample: a.upsample },
+        Method::Morph { .. } => Method::Morph { level: a.morph_level },
+        m => m,
+    };
+    let cfg = ClassicalConfig {
+        method,
+        patch: a.patch,
+        max_shift_px: a.max_shift_px,
+        detect: DetectConfig {
+            threshold_rel: a.threshold_rel,
+            threshold_abs: a.threshold_abs,
+            noise_factor: (a.noise_factor > 0.0).then_some(a.noise_factor),
+            max_per_frame: a.max_per_frame,
+            min_separation_px: a.min_separation_px,
+            border_margin_px: a.border_margin_px,
+            max_maxima_in_patch: (a.max_maxima_in_patch > 0).then_some(a.max_maxima_in_patch),
+            crowd_level: a.crowd_level,
+        },
+    };
+    cfg.validate()?;
+    if a.block_frames == 0 {
+        anyhow::bail!("--block-frames must be >= 1");
+    }
+    Ok(cfg)
+}
 
 /// Runs `ulm localize`.
-pub fn run(_args: Args, _ctx: &Context) -> anyhow::Result<()> {
-    anyhow::bail!("`ulm localize` is not available yet")
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
+    let cfg = build_config(&args)?;
+    let localizer = ClassicalLocalizer::new(cfg.clone())?;
+    let opts = ulm_io::ReadOptions { dataset: args.dataset.clone(), meta: args.meta.clone(), ..Default::default() };
+    let mut source = ulm_io::open_frames(&args.frames, &opts)
+        .with_context(|| format!("opening frames {}", args.frames.display()))?;
+    let n = source.n_frames();
+    let bar = Bar::new(n as u64, "frames", ctx.quiet);
+    let mut all = ulm_core::Localizations::new();
+    let mut start = 0;
+    while start < n {
+        let block = source
+            .read_block(start, args.block_frames)
+            .with_context(|| format!("reading frames {start}.. of {}", args.frames.display()))?;
+        let part = ulm_localize::localize_block(&block, &localizer, &bar);
+        for i in 0..part.len() {
+            all.push(part.frame[i] + start as u32, part.x_mm[i], part.z_mm[i], part.score[i]);
+        }
+        start += block.n_frames().max(1);
+    }
+    bar.finish();
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    ulm_io::write_localizations(&args.out, &all).with_context(|| format!("writing {}", args.out.display()))?;
+    let config = serde_json::json!({
+        "command": "localize",
+        "frames": args.frames,
+        "output": args.out,
+        "localizer": localizer.name(),
+        "config": cfg,
+        "n_frames": n,
+        "n_localizations": all.len(),
+    });
+    let cp = config_path(&args.out);
+    ulm_io::atomic_write_bytes(&cp, (serde_json::to_string_pretty(&config)? + "\n").as_bytes())
+        .with_context(|| format!("writing {}", cp.display()))?;
+    tracing::info!("{} localizations in {n} frames → {}", all.len(), args.out.display());
+    Ok(())
 }

@@ -1,0 +1,83 @@
+//! `ulm filter` on a small `tissue` simulation.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+fn read_npy_c64_energy(path: &std::path::Path) -> (Vec<usize>, f64) {
+    // Header: magic, version 1.0, little-endian u16 header length.
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<c8'"), "{header}");
+    let shape_txt = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> =
+        shape_txt.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let data = &bytes[10 + hlen..];
+    let e = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).map(|v| v * v).sum();
+    (shape, e)
+}
+
+#[test]
+fn removes_most_of_the_tissue_energy_and_writes_meta_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::cargo_bin("ulm")
+        .unwrap()
+        .args(["-q", "simulate", "--preset", "tissue", "--frames", "60", "--rows", "48", "--cols", "48", "--seed", "2"])
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let out_dir = dir.path().join("filtered");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("iqf.npy");
+    Command::cargo_bin("ulm")
+        .unwrap()
+        .args(["-q", "filter"])
+        .arg(dir.path().join("iq.npy"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--block-frames", "30", "--bandpass-high-hz", "400"])
+        .assert()
+        .success();
+    let (shape_in, e_in) = read_npy_c64_energy(&dir.path().join("iq.npy"));
+    let (shape_out, e_out) = read_npy_c64_energy(&out);
+    assert_eq!(shape_in, shape_out);
+    // Tissue is ~40 dB above the bubbles per pixel: the filtered energy is a tiny fraction.
+    let drop_db = 10.0 * (e_in / e_out).log10();
+    assert!(drop_db > 30.0, "energy dropped only {drop_db:.1} dB");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("meta.json")).unwrap()).unwrap();
+    assert!(meta["wavelength_mm"].as_f64().unwrap() > 0.0);
+    assert!(meta.get("simulation").is_some(), "other sidecar keys kept");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("iqf.config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["blocks"].as_array().unwrap().len(), 2);
+    assert!(cfg["blocks"][0]["kept_low"].as_u64().unwrap() >= 2);
+    assert_eq!(cfg["bandpass"]["high_hz"], 400.0);
+}
+
+#[test]
+fn bad_settings_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::cargo_bin("ulm")
+        .unwrap()
+        .args(["-q", "simulate", "--preset", "sparse", "--frames", "10", "--rows", "32", "--cols", "32", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("ulm")
+            .unwrap()
+            .args(["-q", "filter"])
+            .arg(dir.path().join("iq.npy"))
+            .arg("--out")
+            .arg(dir.path().join("o.npy"))
+            .args(extra)
+            .assert()
+    };
+    run(&["--svd-low", "0"]).code(1).stderr(contains("from 1"));
+    run(&["--svd-low", "50"]).code(1).stderr(contains("cannot keep components 50"));
+    run(&["--bandpass-low-hz", "900"]).code(1).stderr(contains("half the frame rate"));
+    assert!(!dir.path().join("o.npy").exists());
+}
