@@ -5,7 +5,6 @@
 //! A closed output pipe (`ulm info … | head`) is not an error.
 
 mod cmd;
-#[allow(dead_code)] // used as subcommands land
 mod progress;
 
 use std::process::ExitCode;

@@ -40,7 +40,8 @@ fn step(n: usize, total: usize, words: &[String], ctx: &Context) -> anyhow::Resu
         argv.push("-q".into());
     }
     argv.extend(words.iter().cloned());
-    let cli = crate::Cli::try_parse_from_args(&argv).map_err(|e| anyhow::anyhow!("demo step `{}`: {e}", words.join(" ")))?;
+    let cli =
+        crate::Cli::try_parse_from_args(&argv).map_err(|e| anyhow::anyhow!("demo step `{}`: {e}", words.join(" ")))?;
     crate::dispatch(cli.command, ctx).with_context(|| format!("demo step {n}: ulm {}", words.join(" ")))
 }
 
@@ -68,13 +69,14 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     };
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
-    next(w(&["simulate", "--preset", &a.preset, "--frames", &a.frames.to_string(), "--seed", &a.seed.to_string()])
-        .into_iter()
-        .chain(["--out".into(), s(&sim)])
-        .collect())?;
+    next(
+        w(&["simulate", "--preset", &a.preset, "--frames", &a.frames.to_string(), "--seed", &a.seed.to_string()])
+            .into_iter()
+            .chain(["--out".into(), s(&sim)])
+            .collect(),
+    )?;
     let frames = if filter {
         let f = out.join("filtered").join("iq.npy");
-        std::fs::create_dir_all(out.join("filtered"))?;
         next(vec!["filter".into(), s(&sim.join("iq.npy")), "--out".into(), s(&f), "--meta".into(), s(&meta)])?;
         f
     } else {

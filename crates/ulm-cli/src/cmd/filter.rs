@@ -1,5 +1,7 @@
 //! `ulm filter`: SVD clutter filter (block-wise) and optional temporal band-pass.
 //!
+//! SVD-only filtering streams block by block (memory bounded by one block); with a
+//! band-pass the stack is held in memory (zero-phase filtering needs whole time series).
 //! Writes the filtered frames to `--out` (`.npy`; complex64 for IQ input, float32 for real
 //! input), the input's `meta.json` beside them (geometry and every other key kept), and
 //! `<out stem>.config.json` with the settings and the components kept in each block.
@@ -7,8 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ulm_clutter::{BandPassConfig, Cutoff, SvdConfig};
-use ulm_core::FrameData;
+use ulm_clutter::{BandPassConfig, BlockReport, Cutoff, SvdConfig};
+use ulm_core::{Complex32, FrameData, FrameSource, Progress};
+use ulm_io::{NpyElement, NpyStreamWriter};
 
 use super::Context;
 use crate::progress::Bar;
@@ -57,6 +60,36 @@ fn config_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.config.json"))
 }
 
+/// SVD-filters `src` block by block into a `.npy` at `out`, converting each filtered
+/// sample with `convert` (identity for IQ, real part for real input).
+fn stream_svd<T: NpyElement>(
+    src: &mut dyn FrameSource,
+    cfg: &SvdConfig,
+    out: &Path,
+    convert: impl Fn(Complex32) -> T,
+    bar: &Bar,
+) -> anyhow::Result<Vec<BlockReport>> {
+    let [nf, rows, cols] = src.shape();
+    let mut writer = NpyStreamWriter::<T>::create(out, &[nf, rows, cols])?;
+    let ranges = ulm_clutter::block_ranges(nf, cfg.block_frames);
+    let mut reports = Vec::with_capacity(ranges.len());
+    for (i, r) in ranges.iter().enumerate() {
+        bar.set_message(&format!("SVD block {}/{}", i + 1, ranges.len()));
+        let block = match src.read_block(r.start, r.len())?.into_data() {
+            FrameData::Complex(a) => a,
+            FrameData::Real(a) => a.mapv(|v| Complex32::new(v, 0.0)),
+        };
+        let (filtered, report) = ulm_clutter::svd_filter_block(block.view(), cfg.cutoff, r.start)?;
+        let samples: Vec<T> = filtered.iter().map(|&c| convert(c)).collect();
+        writer.write(&samples)?;
+        reports.push(report);
+        bar.inc(r.len() as u64);
+    }
+    bar.finish();
+    writer.finish()?;
+    Ok(reports)
+}
+
 /// Runs `ulm filter`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let svd = (!args.no_svd).then_some(SvdConfig {
@@ -84,35 +117,48 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 
     let opts = ulm_io::ReadOptions { dataset: args.dataset.clone(), meta: args.meta.clone(), ..Default::default() };
     let meta_path = ulm_io::meta_path_for(&args.input, &opts);
-    let mut stack = ulm_io::read_frames(&args.input, &opts)
-        .with_context(|| format!("reading frames from {}", args.input.display()))?;
-    if band {
-        ulm_clutter::bandpass::design(&bp, stack.geometry().frame_rate_hz)
-            .with_context(|| format!("band-pass for frame rate {} Hz", stack.geometry().frame_rate_hz))?;
-    }
-
-    let mut reports = Vec::new();
-    if let Some(cfg) = &svd {
-        let bar = Bar::new(stack.n_frames() as u64, "frames", ctx.quiet);
-        let (out, reps) = ulm_clutter::svd_filter(&stack, cfg, &bar)
-            .with_context(|| format!("SVD filter of {}", args.input.display()))?;
-        stack = out;
-        reports = reps;
-    }
-    if band {
-        ulm_clutter::bandpass_stack(&mut stack, &bp).context("temporal band-pass")?;
-    }
-
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    match stack.data() {
-        FrameData::Complex(a) => ulm_io::write_npy(&args.out, a),
-        FrameData::Real(a) => ulm_io::write_npy(&args.out, a),
-    }
-    .with_context(|| format!("writing {}", args.out.display()))?;
-    let mut meta = ulm_io::read_meta(&meta_path).unwrap_or_else(|_| ulm_io::Meta::from_geometry(stack.geometry()));
-    let g = ulm_io::Meta::from_geometry(stack.geometry());
+    let (geometry, reports) = if band {
+        // The zero-phase band-pass needs each pixel's whole time series: in memory.
+        let mut stack = ulm_io::read_frames(&args.input, &opts)
+            .with_context(|| format!("reading frames from {}", args.input.display()))?;
+        ulm_clutter::bandpass::design(&bp, stack.geometry().frame_rate_hz)
+            .with_context(|| format!("band-pass for frame rate {} Hz", stack.geometry().frame_rate_hz))?;
+        let mut reports = Vec::new();
+        if let Some(cfg) = &svd {
+            let bar = Bar::new(stack.n_frames() as u64, "frames", ctx.quiet);
+            let (out, reps) = ulm_clutter::svd_filter(&stack, cfg, &bar)
+                .with_context(|| format!("SVD filter of {}", args.input.display()))?;
+            stack = out;
+            reports = reps;
+        }
+        ulm_clutter::bandpass_stack(&mut stack, &bp).context("temporal band-pass")?;
+        match stack.data() {
+            FrameData::Complex(a) => ulm_io::write_npy(&args.out, a),
+            FrameData::Real(a) => ulm_io::write_npy(&args.out, a),
+        }
+        .with_context(|| format!("writing {}", args.out.display()))?;
+        (*stack.geometry(), reports)
+    } else {
+        // SVD only: stream block by block, so memory is bounded by one block whatever
+        // the length of the acquisition.
+        let cfg = svd.as_ref().context("internal: SVD settings missing")?;
+        let mut src = ulm_io::open_frames(&args.input, &opts)
+            .with_context(|| format!("reading frames from {}", args.input.display()))?;
+        let geometry = *src.geometry();
+        let bar = Bar::new(src.n_frames() as u64, "frames", ctx.quiet);
+        let reports = if src.is_complex() {
+            stream_svd(src.as_mut(), cfg, &args.out, |c| c, &bar)
+        } else {
+            stream_svd(src.as_mut(), cfg, &args.out, |c: Complex32| c.re, &bar)
+        }
+        .with_context(|| format!("SVD filter of {} into {}", args.input.display(), args.out.display()))?;
+        (geometry, reports)
+    };
+    let mut meta = ulm_io::read_meta(&meta_path).unwrap_or_else(|_| ulm_io::Meta::from_geometry(&geometry));
+    let g = ulm_io::Meta::from_geometry(&geometry);
     meta.frame_rate_hz = g.frame_rate_hz;
     meta.pixel_size_x_mm = g.pixel_size_x_mm;
     meta.pixel_size_z_mm = g.pixel_size_z_mm;

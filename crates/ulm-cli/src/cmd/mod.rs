@@ -13,7 +13,6 @@ pub mod track;
 
 /// What every subcommand gets besides its own options.
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)]
 pub struct Context {
     /// `-q`: no progress bars, errors only.
     pub quiet: bool,
