@@ -6,7 +6,14 @@
 //! A bubble's centre stays one bubble radius from the wall (`ρ ≤ 1 − r_b / r`). A
 //! bubble at relative radius `ρ` moves along its segment at the Poiseuille speed
 //! `v = v_peak (1 − ρ²)`; at a junction it enters a downstream segment chosen in
-//! proportion to flow, keeping its place in the cross-section. A bubble that leaves the
+//! proportion to flow, keeping its relative place in the cross-section (`ρ`, azimuth).
+//! Trajectories stay continuous through junctions and bends: a bubble enters the next
+//! segment at the projection of its exit point on the new axis (so the inner side of a
+//! bend is a shorter path, the outer side a longer one), and the remaining gap across
+//! the lumen to its streamline there (new axis direction and radius) becomes an offset
+//! that fades out linearly over the next [`TRANSITION`] × |gap| of travel: the bubble
+//! drifts onto its new streamline instead of jumping. The reported velocity is the true
+//! derivative of the position (axial speed plus that drift). A bubble that leaves the
 //! network is replaced by a new one (new track id) entering an inlet chosen in proportion
 //! to flow, with the flux-weighted radial density `∝ (1 − ρ²) ρ`. Together these keep the
 //! concentration uniform, so the number of bubbles per frame stays stationary.
@@ -15,6 +22,10 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use crate::vessels::{Rect, VesselNetwork};
+
+/// Length of the drift from a junction onto the new streamline, in units of the gap to
+/// close: the drift speed is at most `1 / TRANSITION` of the axial speed (≈14° for 4).
+pub const TRANSITION: f64 = 4.0;
 
 /// Precomputed geometry of one segment.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +55,25 @@ struct Bubble {
     phase: f64,
     fluct: f64,
     id: u64,
+    /// Offset `(x, z, y)` in mm from the streamline at `off_s0`, left by the last junction.
+    off: [f64; 3],
+    /// Distance along the segment over which `off` fades to zero (0: no offset).
+    off_len: f64,
+    /// Position `s` where the bubble entered the segment (where `off` is whole).
+    off_s0: f64,
+}
+
+impl Bubble {
+    /// Fraction of the junction offset still applied at the current `s`, and its rate of
+    /// change per mm travelled.
+    fn offset_weight(&self) -> (f64, f64) {
+        let gone = self.s - self.off_s0;
+        if self.off_len > 0.0 && gone < self.off_len {
+            (1.0 - gone / self.off_len, -1.0 / self.off_len)
+        } else {
+            (0.0, 0.0)
+        }
+    }
 }
 
 /// A bubble's state at one frame, as the renderer and the ground truth need it.
@@ -157,6 +187,9 @@ impl Population {
             phase: rng.random::<f64>() * std::f64::consts::TAU,
             fluct: rng.sample::<f64, _>(StandardNormal),
             id,
+            off: [0.0; 3],
+            off_len: 0.0,
+            off_s0: 0.0,
         }
     }
 
@@ -210,6 +243,13 @@ impl Population {
         (g.x0 + s * g.ux - a * g.uz, g.z0 + s * g.uz + a * g.ux, g.y0 + t * (g.y1 - g.y0) + e)
     }
 
+    /// Position `(x, z, y)` of a bubble, junction offset included.
+    fn position(&self, b: &Bubble) -> (f64, f64, f64) {
+        let (x, z, y) = self.sample_at(b.seg, b.s, b.u * self.geom[b.seg].rho_max, b.psi);
+        let (w, _) = b.offset_weight();
+        (x + w * b.off[0], z + w * b.off[1], y + w * b.off[2])
+    }
+
     /// The current state of every bubble.
     pub fn samples(&self) -> Vec<BubbleSample> {
         let sd = self.dyn_.fluctuation;
@@ -218,15 +258,17 @@ impl Population {
             .map(|b| {
                 let g = &self.geom[b.seg];
                 let rho = b.u * g.rho_max;
-                let (x, z, y) = self.sample_at(b.seg, b.s, rho, b.psi);
+                let (x, z, y) = self.position(b);
                 let v = g.v_peak * (1.0 - rho * rho);
+                // d(offset)/dt = off · dw/ds · v.
+                let (_, dw) = b.offset_weight();
                 BubbleSample {
                     id: b.id,
                     x_mm: x,
                     z_mm: z,
                     y_mm: y,
-                    vx_mm_s: v * g.ux,
-                    vz_mm_s: v * g.uz,
+                    vx_mm_s: v * (g.ux + dw * b.off[0]),
+                    vz_mm_s: v * (g.uz + dw * b.off[1]),
                     amplitude: b.base_amp * (sd * b.fluct - sd * sd / 2.0).exp(),
                     phase: b.phase,
                     rho,
@@ -253,7 +295,7 @@ impl Population {
                     b.s += v * t;
                     break;
                 }
-                t -= if v > 0.0 { rest / v } else { t };
+                t -= if v > 0.0 { rest.max(0.0) / v } else { t };
                 let outs = &self.out[b.seg];
                 if outs.is_empty() {
                     // Left the network: a new bubble enters an inlet.
@@ -277,8 +319,20 @@ impl Population {
                     let q: Vec<f64> = outs.iter().map(|&i| self.flow_of(i)).collect();
                     outs[pick(&cumsum(q.into_iter()), rng.random())]
                 };
+                // Enter `next` at the projection of the bubble's position on its axis;
+                // the gap across the lumen to the new streamline becomes an offset that
+                // fades out over the next `TRANSITION × |gap|` of travel.
+                b.s = g.len;
+                let (x, z, y) = self.position(&b);
+                let gn = self.geom[next];
+                let rho_n = b.u * gn.rho_max;
+                let (x0, z0, _) = self.sample_at(next, 0.0, rho_n, b.psi);
                 b.seg = next;
-                b.s = 0.0;
+                b.s = ((x - x0) * gn.ux + (z - z0) * gn.uz).min(gn.len);
+                let (x1, z1, y1) = self.sample_at(next, b.s, rho_n, b.psi);
+                b.off = [x - x1, z - z1, y - y1];
+                b.off_len = TRANSITION * b.off.iter().map(|d| d * d).sum::<f64>().sqrt();
+                b.off_s0 = b.s;
             }
             self.bubbles[k] = b;
         }

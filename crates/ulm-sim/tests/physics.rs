@@ -264,3 +264,52 @@ fn noise_follows_snr_and_grows_with_depth_under_tgc() {
         assert!((p.sqrt() / want - 1.0).abs() < 0.1, "row {r}: noise rms {} vs {want}", p.sqrt());
     }
 }
+
+/// Jumps of ground-truth positions between consecutive frames of one track that are longer
+/// than the distance the bubble's speed allows: `|Δp| > max(|v₀|, |v₁|) · dt · 1.05 + 0.5 µm`
+/// (the path may bend at a junction within the frame, which only shortens the chord; the
+/// 5 % cover a short drift onto the new streamline begun and ended within one frame).
+fn trajectory_jumps(sim: &Simulation, dt: f64) -> (usize, usize, f64) {
+    let t = &sim.truth;
+    let ids = col(t, "track_id");
+    let vx = col(t, "vx_mm_s");
+    let vz = col(t, "vz_mm_s");
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    let (mut pairs, mut jumps, mut worst) = (0, 0, 0.0f64);
+    for i in 0..t.len() {
+        let id = ids[i] as u64;
+        if let Some(&j) = last.get(&id)
+            && t.frame[j] + 1 == t.frame[i]
+        {
+            pairs += 1;
+            let d = (t.x_mm[i] - t.x_mm[j]).hypot(t.z_mm[i] - t.z_mm[j]);
+            let allowed = vx[i].hypot(vz[i]).max(vx[j].hypot(vz[j])) * dt * 1.05 + 5e-4;
+            if d > allowed {
+                jumps += 1;
+                worst = worst.max(d - allowed);
+            }
+        }
+        last.insert(id, i);
+    }
+    (pairs, jumps, worst)
+}
+
+#[test]
+fn trajectories_are_continuous() {
+    // Through junctions and segment joins a bubble moves continuously: no ground-truth
+    // step is longer than its speed allows, and a re-injected bubble has a new track id.
+    let (mut total_pairs, mut total_jumps, mut report) = (0, 0, String::new());
+    for preset in [Preset::Sparse, Preset::Dense] {
+        for seed in [1u64, 2, 3] {
+            let c = SimConfig::small(preset, 64, 64);
+            let dt = 1.0 / c.grid.frame_rate_hz;
+            let sim = simulate(&c, 300, seed, &NoProgress).unwrap();
+            let (pairs, jumps, worst) = trajectory_jumps(&sim, dt);
+            report += &format!("{preset} seed {seed}: {jumps} jumps in {pairs} steps, worst excess {worst:.4} mm\n");
+            total_pairs += pairs;
+            total_jumps += jumps;
+        }
+    }
+    assert_eq!(total_jumps, 0, "\n{report}");
+    assert!(total_pairs > 5000, "only {total_pairs} consecutive pairs checked");
+}
