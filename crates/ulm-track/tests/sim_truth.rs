@@ -22,6 +22,12 @@ fn ground_truth_tracks_are_recovered_unbroken_on_sparse_data() {
     let mut link = LinkConfig::new(g.wavelength_mm, g.frame_rate_hz);
     link.memory = memory;
     let out = link_with(truth, &link, PredictorKind::Velocity, &NoProgress).unwrap();
+    // The CLI's defaults add the paper's velocity rejection (3×, steps under λ/4 exempt):
+    // on continuous ground truth it must not break tracks either.
+    let mut rejecting = link;
+    rejecting.max_speed_ratio = Some(3.0);
+    rejecting.min_rejectable_step_mm = g.wavelength_mm / 4.0;
+    let out_rejecting = link_with(truth, &rejecting, PredictorKind::Velocity, &NoProgress).unwrap();
 
     // Ground-truth segments: a bubble's rows, split where it is invisible for more than
     // `memory` frames (no linker can bridge those).
@@ -39,22 +45,24 @@ fn ground_truth_tracks_are_recovered_unbroken_on_sparse_data() {
         segments.last_mut().unwrap().push(i);
     }
     segments.retain(|s| s.len() >= 2);
-    // Rows per linked track, to check purity.
-    let mut track_rows: HashMap<u64, usize> = HashMap::new();
-    for t in out.row_track.iter().flatten() {
-        *track_rows.entry(*t).or_default() += 1;
+    for (name, out) in [("no rejection", &out), ("3x speed rejection", &out_rejecting)] {
+        // Rows per linked track, to check purity.
+        let mut track_rows: HashMap<u64, usize> = HashMap::new();
+        for t in out.row_track.iter().flatten() {
+            *track_rows.entry(*t).or_default() += 1;
+        }
+        let recovered = segments
+            .iter()
+            .filter(|s| {
+                let id = out.row_track[s[0]];
+                id.is_some() && s.iter().all(|&i| out.row_track[i] == id) && track_rows[&id.unwrap()] == s.len()
+            })
+            .count();
+        let frac = recovered as f64 / segments.len() as f64;
+        eprintln!("{name}: {recovered}/{} segments recovered ({:.1} %)", segments.len(), 100.0 * frac);
+        assert!(segments.len() >= 10, "only {} segments", segments.len());
+        assert!(frac > 0.95, "{name}: {recovered}/{} ground-truth segments recovered unbroken", segments.len());
     }
-    let recovered = segments
-        .iter()
-        .filter(|s| {
-            let id = out.row_track[s[0]];
-            id.is_some() && s.iter().all(|&i| out.row_track[i] == id) && track_rows[&id.unwrap()] == s.len()
-        })
-        .count();
-    let frac = recovered as f64 / segments.len() as f64;
-    eprintln!("{recovered}/{} segments recovered ({:.1} %)", segments.len(), 100.0 * frac);
-    assert!(segments.len() >= 10, "only {} segments", segments.len());
-    assert!(frac > 0.95, "{recovered}/{} ground-truth segments recovered unbroken", segments.len());
 
     // Velocities in mm/s agree with the simulator's (median error; positions jump where
     // a bubble changes vessel, so the mean is not robust).
