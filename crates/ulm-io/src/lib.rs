@@ -62,7 +62,7 @@ pub use formats::detect_format;
 pub use frames_write::write_frames_npy;
 pub use meta::{Meta, read_meta, sidecar_path, write_meta};
 pub use npy_read::{NpyHeader, parse_npy_header, read_npy_f32};
-pub use npy_write::{NpyElement, write_npy};
+pub use npy_write::{NpyElement, NpyStreamWriter, write_npy};
 pub use png_write::{write_png_gray8, write_png_rgb8};
 pub use source::{
     Format, FrameInfo, RawFrames, ReadOptions, find_geometry, meta_path_for, open_frames, open_raw, read_frames,
