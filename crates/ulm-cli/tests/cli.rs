@@ -23,7 +23,8 @@ fn demo_runs_the_whole_pipeline_and_scores_sensibly() {
     for f in ["sim/iq.npy", "sim/gt.csv", "locs.csv", "tracks.csv", "eval.json", "maps/pred_track_density.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     // The radial-symmetry localizer on sparse simulated data: most bubbles found, sub-λ/4 error.
     let text = eval.to_string();
     let recall = find_number(&eval, "recall").unwrap_or_else(|| panic!("no recall in {text}"));
