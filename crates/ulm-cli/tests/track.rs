@@ -60,6 +60,35 @@ fn links_two_bubbles_with_velocities_in_mm_per_s() {
     assert_eq!(cfg["link"]["memory"], 1);
     assert_eq!(cfg["link"]["search_range_mm"], 0.2, "default search range is one wavelength");
     assert_eq!(cfg["predictor"], "velocity");
+    assert_eq!(cfg["link"]["index"], "grid", "the grid hash is the default index");
+}
+
+#[test]
+fn kdtree_and_grid_indexes_write_identical_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "meta.json", META);
+    // 30 bubbles drifting on a tight lattice, so that candidates overlap.
+    let mut csv = String::from("frame,x_mm,z_mm\n");
+    for f in 0..8 {
+        for k in 0..30 {
+            let (x, z) = (0.15 * (k % 6) as f64 + 0.03 * f as f64, 0.15 * (k / 6) as f64 + 0.01 * ((k * f) % 3) as f64);
+            csv += &format!("{f},{x},{z}\n");
+        }
+    }
+    let locs = write(dir.path(), "locs.csv", &csv);
+    let mut outputs = Vec::new();
+    for index in ["kdtree", "grid"] {
+        let out = dir.path().join(format!("{index}.csv"));
+        ulm().args(["-q", "track"]).arg(&locs).args(["--index", index, "--out"]).arg(&out).assert().success();
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{index}.config.json"))).unwrap())
+                .unwrap();
+        assert_eq!(cfg["link"]["index"], index);
+        outputs.push(std::fs::read_to_string(&out).unwrap());
+    }
+    assert!(outputs[0].lines().count() > 100, "most points are linked");
+    assert_eq!(outputs[0], outputs[1]);
+    ulm().args(["track"]).arg(&locs).args(["--index", "octree", "--out", "x.csv"]).assert().failure();
 }
 
 #[test]

@@ -1,11 +1,16 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! Linking speed on a synthetic 1,000-frame input (≈ 200 bubbles per frame on smooth
 //! random paths, 5 % missed detections), the same kind of input as
-//! `scripts/trackpy_parity.py`.
+//! `scripts/trackpy_parity.py`: `track/link_<predictor>` per predictor, and
+//! `link/<index>_<frames>x<points>` comparing the spatial indexes on the same input
+//! (velocity predictor, memory 1), at 200 and at 2,000 bubbles per frame;
+//! `index/<index>_<points>`: the index alone (build over one frame's points, then one
+//! radius query per point of the next frame), without the assignment that dominates
+//! `link/`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ulm_core::{Localizations, NoProgress};
-use ulm_track::{LinkConfig, PredictorKind, link_with};
+use ulm_track::{GridHash, KdTree, LinkConfig, PredictorKind, SpatialIndex, link_with};
 
 fn synthetic(frames: u32, n: usize) -> Localizations {
     let mut seed = 7u64;
@@ -52,6 +57,52 @@ fn bench(c: &mut Criterion) {
         ("link_kalman", PredictorKind::Kalman),
     ] {
         g.bench_function(name, |b| b.iter(|| link_with(&locs, &cfg, kind, &NoProgress).unwrap()));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("link");
+    g.sample_size(10);
+    for (frames, n) in [(1000, 200), (1000, 2000)] {
+        let locs = synthetic(frames, n);
+        for (name, index) in [("kdtree", SpatialIndex::KdTree), ("grid", SpatialIndex::Grid)] {
+            let cfg = LinkConfig { index, ..cfg };
+            g.bench_function(format!("{name}_{frames}x{n}"), |b| {
+                b.iter(|| link_with(&locs, &cfg, PredictorKind::Velocity, &NoProgress).unwrap())
+            });
+        }
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("index");
+    for n in [200, 2000] {
+        let locs = synthetic(2, n);
+        let frame = |f: u32| -> Vec<[f64; 2]> {
+            (0..locs.len()).filter(|&i| locs.frame[i] == f).map(|i| [locs.x_mm[i], locs.z_mm[i]]).collect()
+        };
+        let (src, dst) = (frame(0), frame(1));
+        let r = cfg.search_range_mm;
+        let mut kd = KdTree::default();
+        g.bench_function(format!("kdtree_{n}"), |b| {
+            b.iter(|| {
+                kd.rebuild(&src);
+                let mut hits = 0usize;
+                for &q in &dst {
+                    kd.within(q, r, |_, _| hits += 1);
+                }
+                hits
+            })
+        });
+        let mut grid = GridHash::default();
+        g.bench_function(format!("grid_{n}"), |b| {
+            b.iter(|| {
+                grid.rebuild(&src, r);
+                let mut hits = 0usize;
+                for &q in &dst {
+                    grid.within(q, r, |_, _| hits += 1);
+                }
+                hits
+            })
+        });
     }
     g.finish();
 }

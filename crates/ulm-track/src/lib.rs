@@ -5,7 +5,8 @@
 //! * [`link`] / [`link_with`] — the batch wrappers over a [`Localizations`] table.
 //! * [`Predictor`] — where to search: [`NoPredictor`] (Brownian), [`VelocityPredictor`]
 //!   (Eq. 6, each track's own last step), [`KalmanPredictor`] (constant velocity).
-//! * Candidates within the search range come from a uniform grid hash; links are the
+//! * Candidates within the search range come from a [`SpatialIndex`] (a [`KdTree`] or a
+//!   uniform [`GridHash`], chosen by [`LinkConfig::index`]; both give the same links); links are the
 //!   optimal assignment within each connected subnet (minimum total squared distance,
 //!   an unlinked bubble costs `R²`), solved exactly as a linear assignment problem.
 //! * Gap memory, minimum track length and velocity rejection ([`LinkConfig`]).
@@ -32,6 +33,8 @@
 mod config;
 mod error;
 mod grid;
+mod index;
+mod kdtree;
 mod linker;
 pub mod predict;
 mod subnet;
@@ -39,5 +42,7 @@ mod subnet;
 pub use config::LinkConfig;
 pub use error::TrackError;
 pub use grid::GridHash;
+pub use index::SpatialIndex;
+pub use kdtree::KdTree;
 pub use linker::{Linked, Linker, PredictorKind, link, link_with};
 pub use predict::{KalmanPredictor, NoPredictor, Predictor, VelocityPredictor};

@@ -3,7 +3,7 @@
 
 use ulm_core::{Localizations, Progress, Track, TrackPoint, Tracks};
 
-use crate::grid::GridHash;
+use crate::index::CandidateIndex;
 use crate::predict::{KalmanPredictor, NoPredictor, Predictor, VelocityPredictor};
 use crate::subnet::{self, Edge};
 use crate::{LinkConfig, TrackError};
@@ -43,7 +43,7 @@ pub struct Linker<P: Predictor> {
     next_id: u64,
     last_frame: Option<u32>,
     // Buffers reused from frame to frame.
-    grid: GridHash,
+    index: CandidateIndex,
     predicted: Vec<[f64; 2]>,
     edges: Vec<Edge>,
 }
@@ -59,7 +59,7 @@ impl<P: Predictor> Linker<P> {
             finished: Vec::new(),
             next_id: 0,
             last_frame: None,
-            grid: GridHash::default(),
+            index: CandidateIndex::new(config.index),
             predicted: Vec::new(),
             edges: Vec::new(),
         })
@@ -179,9 +179,9 @@ impl<P: Predictor> Linker<P> {
         let r = self.config.search_range_mm;
         self.predicted.clear();
         self.predicted.extend(self.live.iter().map(|t| self.predictor.predict(&t.state, frame)));
-        self.grid.rebuild(&self.predicted, r);
+        self.index.rebuild(&self.predicted, r);
         for (d, &p) in positions.iter().enumerate() {
-            self.grid.within(p, r, |s, d2| self.edges.push((s, d, d2)));
+            self.index.within(p, r, |s, d2| self.edges.push((s, d, d2)));
         }
     }
 

@@ -1,7 +1,9 @@
 //! Hand-made linking cases with known answers.
 
-use ulm_core::{Localizations, NoProgress};
-use ulm_track::{LinkConfig, Linked, Linker, NoPredictor, PredictorKind, TrackError, link_with};
+use ulm_core::Localizations;
+use ulm_track::{LinkConfig, Linked, Linker, NoPredictor, PredictorKind, TrackError};
+
+mod common;
 
 const FR: f64 = 1000.0;
 
@@ -13,8 +15,9 @@ fn locs(points: &[(u32, f64, f64)]) -> Localizations {
     l
 }
 
+/// Links with both spatial indexes (asserting identical results).
 fn run(points: &[(u32, f64, f64)], cfg: &LinkConfig, kind: PredictorKind) -> Linked {
-    link_with(&locs(points), cfg, kind, &NoProgress).unwrap()
+    common::link_both(&locs(points), cfg, kind)
 }
 
 /// Frames of each track, tracks in id order.

@@ -1,10 +1,13 @@
-//! Linking the simulator's ground-truth positions recovers its tracks.
+//! Linking the simulator's ground-truth positions recovers its tracks (with both spatial
+//! indexes, which must agree).
 
 use std::collections::HashMap;
 
 use ulm_core::NoProgress;
 use ulm_sim::{Preset, SimConfig, simulate};
-use ulm_track::{LinkConfig, PredictorKind, link_with};
+use ulm_track::{LinkConfig, PredictorKind};
+
+mod common;
 
 #[test]
 fn ground_truth_tracks_are_recovered_unbroken_on_sparse_data() {
@@ -21,13 +24,13 @@ fn ground_truth_tracks_are_recovered_unbroken_on_sparse_data() {
     let memory = 1;
     let mut link = LinkConfig::new(g.wavelength_mm, g.frame_rate_hz);
     link.memory = memory;
-    let out = link_with(truth, &link, PredictorKind::Velocity, &NoProgress).unwrap();
+    let out = common::link_both(truth, &link, PredictorKind::Velocity);
     // The CLI's defaults add the paper's velocity rejection (3×, steps under λ/4 exempt):
     // on continuous ground truth it must not break tracks either.
     let mut rejecting = link;
     rejecting.max_speed_ratio = Some(3.0);
     rejecting.min_rejectable_step_mm = g.wavelength_mm / 4.0;
-    let out_rejecting = link_with(truth, &rejecting, PredictorKind::Velocity, &NoProgress).unwrap();
+    let out_rejecting = common::link_both(truth, &rejecting, PredictorKind::Velocity);
 
     // Ground-truth segments: a bubble's rows, split where it is invisible for more than
     // `memory` frames (no linker can bridge those).

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ulm_track::{LinkConfig, PredictorKind};
+use ulm_track::{LinkConfig, PredictorKind, SpatialIndex};
 
 use super::Context;
 use crate::progress::Bar;
@@ -51,6 +51,18 @@ pub struct Args {
     /// error and its speed says little [default: wavelength / 4].
     #[arg(long, value_name = "MM")]
     min_rejectable_step_mm: Option<f64>,
+    /// Spatial index for the candidates within the search range: `kdtree` or `grid`
+    /// (uniform grid hash). Both give identical tracks; they differ only in speed
+    /// [default: the library's default, the faster one].
+    #[arg(long, value_enum)]
+    index: Option<IndexArg>,
+}
+
+/// Spatial index choice on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum IndexArg {
+    Kdtree,
+    Grid,
 }
 
 /// Predictor choice on the command line.
@@ -79,6 +91,11 @@ fn validate(a: &Args) -> anyhow::Result<Options> {
         max_speed_ratio: (!a.no_speed_rejection).then_some(a.max_speed_ratio),
         min_rejectable_step_mm: a.min_rejectable_step_mm.unwrap_or(geometry.wavelength_mm / 4.0),
         frame_rate_hz: geometry.frame_rate_hz,
+        index: match a.index {
+            None => SpatialIndex::default(),
+            Some(IndexArg::Kdtree) => SpatialIndex::KdTree,
+            Some(IndexArg::Grid) => SpatialIndex::Grid,
+        },
     };
     config.validate().context("invalid option")?;
     let predictor = match a.predictor {
