@@ -43,13 +43,7 @@ impl DeformableLayerConfig {
     }
 
     fn ffn(&self, device: &Device) -> Ffn {
-        Ffn {
-            fc1: LinearConfig::new(self.d_model, self.ffn_dim).init(device),
-            fc2: LinearConfig::new(self.ffn_dim, self.d_model).init(device),
-            activation_dropout: DropoutConfig::new(self.activation_dropout).init(),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            final_layer_norm: LayerNormConfig::new(self.d_model).init(device),
-        }
+        Ffn::new(self.d_model, self.ffn_dim, self.dropout, self.activation_dropout, device)
     }
 
     /// Build an encoder layer.
@@ -93,6 +87,18 @@ pub struct Ffn {
 }
 
 impl Ffn {
+    /// A post-norm feed-forward block `d_model → ffn_dim → d_model` (shared by the DETR and
+    /// Deformable DETR encoder and decoder layers).
+    pub fn new(d_model: usize, ffn_dim: usize, dropout: f64, activation_dropout: f64, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(d_model, ffn_dim).init(device),
+            fc2: LinearConfig::new(ffn_dim, d_model).init(device),
+            activation_dropout: DropoutConfig::new(activation_dropout).init(),
+            dropout: DropoutConfig::new(dropout).init(),
+            final_layer_norm: LayerNormConfig::new(d_model).init(device),
+        }
+    }
+
     /// # Shapes
     /// - `x`: `[b, n, d]` → `[b, n, d]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {

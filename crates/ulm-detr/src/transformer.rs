@@ -1,6 +1,6 @@
 //! DETR's transformer: post-norm encoder and decoder with full multi-head attention.
 
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
@@ -32,13 +32,7 @@ impl TransformerLayerConfig {
     }
 
     fn ffn(&self, device: &Device) -> Ffn {
-        Ffn {
-            fc1: LinearConfig::new(self.d_model, self.ffn_dim).init(device),
-            fc2: LinearConfig::new(self.ffn_dim, self.d_model).init(device),
-            activation_dropout: DropoutConfig::new(self.activation_dropout).init(),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            final_layer_norm: LayerNormConfig::new(self.d_model).init(device),
-        }
+        Ffn::new(self.d_model, self.ffn_dim, self.dropout, self.activation_dropout, device)
     }
 
     /// Build an encoder layer.
