@@ -121,3 +121,29 @@ fn streamed_svd_equals_in_memory_filter() {
             .unwrap();
     assert_eq!(cfg["blocks"].as_array().unwrap().len(), 3);
 }
+
+/// MATLAB stacks stored `[z, x, t]` (PALA's `IQ`) are read with `--dataset` and
+/// `--axis-order`, the same options as `ulm info`.
+#[test]
+fn reads_matlab_v73_with_dataset_and_axis_order() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ulm-io/tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |order: &str, name: &str| {
+        let out = dir.path().join(name);
+        Command::cargo_bin("ulm")
+            .unwrap()
+            .args(["-q", "filter"])
+            .arg(fixtures.join("v73.mat"))
+            .args(["--dataset", "IQ", "--axis-order", order, "--svd-low", "2", "--out"])
+            .arg(&out)
+            .arg("--meta")
+            .arg(fixtures.join("meta.json"))
+            .assert()
+            .success();
+        read_npy_c64_energy(&out).0
+    };
+    // Stored [z=4, x=3, t=5]: read as PALA's layout it is 5 frames of 4 × 3.
+    assert_eq!(run("zxt", "zxt.npy"), vec![5, 4, 3]);
+    // Taken as ulm's own [t, z, x] it would be 4 frames of 3 × 5.
+    assert_eq!(run("tzx", "tzx.npy"), vec![4, 3, 5]);
+}

@@ -24,12 +24,9 @@ pub struct Args {
     /// Output frames (.npy).
     #[arg(short, long)]
     out: PathBuf,
-    /// Sidecar with the geometry [default: meta.json beside INPUT].
-    #[arg(long)]
-    meta: Option<PathBuf>,
-    /// Variable / dataset name inside .mat / .h5 files.
-    #[arg(long)]
-    dataset: Option<String>,
+    /// How to read the frame file (dataset, axis order, sidecar, NaN policy).
+    #[command(flatten)]
+    input_opts: super::info::InputArgs,
     /// First kept singular component (1-based; components before it are tissue)
     /// [default: automatic, from the elbow of the singular-value curve].
     #[arg(long, value_name = "K")]
@@ -115,7 +112,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         anyhow::bail!("--out must be a .npy file, got {}", args.out.display());
     }
 
-    let opts = ulm_io::ReadOptions { dataset: args.dataset.clone(), meta: args.meta.clone(), ..Default::default() };
+    let opts = args.input_opts.read_options();
     let meta_path = ulm_io::meta_path_for(&args.input, &opts);
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

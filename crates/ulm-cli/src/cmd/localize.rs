@@ -23,12 +23,9 @@ pub struct Args {
     /// Sub-pixel method: no-shift, centroid, gaussian, radial, interp, morph.
     #[arg(long, default_value = "radial")]
     method: String,
-    /// Sidecar with the geometry [default: meta.json beside FRAMES].
-    #[arg(long)]
-    meta: Option<PathBuf>,
-    /// Variable / dataset name inside .mat / .h5 files.
-    #[arg(long)]
-    dataset: Option<String>,
+    /// How to read the frame file (dataset, axis order, sidecar, NaN policy).
+    #[command(flatten)]
+    input_opts: super::info::InputArgs,
     /// Patch side in pixels (odd, >= 3) around each candidate.
     #[arg(long, default_value_t = 5)]
     patch: usize,
@@ -112,7 +109,7 @@ fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let cfg = build_config(&args)?;
     let localizer = ClassicalLocalizer::new(cfg.clone())?;
-    let opts = ulm_io::ReadOptions { dataset: args.dataset.clone(), meta: args.meta.clone(), ..Default::default() };
+    let opts = args.input_opts.read_options();
     let mut source = ulm_io::open_frames(&args.frames, &opts)
         .with_context(|| format!("opening frames {}", args.frames.display()))?;
     let n = source.n_frames();
