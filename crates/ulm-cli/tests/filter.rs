@@ -18,16 +18,24 @@ fn read_npy_c64_energy(path: &std::path::Path) -> (Vec<usize>, f64) {
     (shape, e)
 }
 
-#[test]
-fn removes_most_of_the_tissue_energy_and_writes_meta_and_config() {
+/// A small `tissue` simulation (iq.npy, meta.json, …) in a fresh temporary folder.
+fn simulate_tissue(frames: usize, rows: usize, cols: usize, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     Command::cargo_bin("ulm")
         .unwrap()
-        .args(["-q", "simulate", "--preset", "tissue", "--frames", "60", "--rows", "48", "--cols", "48", "--seed", "2"])
+        .args(["-q", "simulate", "--preset", "tissue"])
+        .args(["--frames", &frames.to_string(), "--rows", &rows.to_string(), "--cols", &cols.to_string()])
+        .args(["--seed", &seed.to_string()])
         .arg("--out")
         .arg(dir.path())
         .assert()
         .success();
+    dir
+}
+
+#[test]
+fn removes_most_of_the_tissue_energy_and_writes_meta_and_config() {
+    let dir = simulate_tissue(60, 48, 48, 2);
     let out_dir = dir.path().join("filtered");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("iqf.npy");
@@ -86,14 +94,7 @@ fn bad_settings_fail_with_a_message() {
 /// in-memory library filter on the same frames, block for block.
 #[test]
 fn streamed_svd_equals_in_memory_filter() {
-    let dir = tempfile::tempdir().unwrap();
-    Command::cargo_bin("ulm")
-        .unwrap()
-        .args(["-q", "simulate", "--preset", "tissue", "--frames", "70", "--rows", "32", "--cols", "40", "--seed", "5"])
-        .arg("--out")
-        .arg(dir.path())
-        .assert()
-        .success();
+    let dir = simulate_tissue(70, 32, 40, 5);
     let out = dir.path().join("out").join("iqf.npy");
     Command::cargo_bin("ulm")
         .unwrap()
