@@ -16,12 +16,31 @@ Files (crates/ulm-io/tests/fixtures/):
                     [z, x, t], Bi int16 [z, x, t], note (char), k (scalar)
   v5_plain.mat      savemat uncompressed: IQ complex128 [z, x, t], B single [z, x] (frame 0)
   v73.mat           MATLAB v7.3 layout written with h5py exactly as MATLAB does: 512-byte
-                    user block with the MAT header text, column-major data (so HDF5 sees
-                    [t, x, z]), IQ in deflate-compressed chunks, complex as compound
-                    {real, imag}, MATLAB_class attributes:
-                    IQ single complex, IQ16 int16 complex, B double
+                    user block with the MAT header text, HDF5 1.8 file format (superblock
+                    v0, v1 object headers, symbol-table groups, v1 B-tree chunk index),
+                    column-major data (so HDF5 sees [t, x, z]), IQ in deflate-compressed
+                    chunks of [2, 3, 3] (partial chunks at the edges, so blocks of frames
+                    cross chunk borders), complex as compound {real, imag}, MATLAB_class
+                    attributes: IQ single complex, IQ16 int16 complex, B double,
+                    F double [z, x] (frame 0 alone: a 2-D variable is one frame)
   plain.h5          h5py: frames float32 [t, z, x]; group/iq complex64 [t, z, x] (h5py's
                     compound {r, i})
+  latest.h5         h5py with libver="latest" (superblock v3, v2 object headers, link
+                    messages, version-4 layouts), every chunk index HDF5 1.10+ writes,
+                    each dataset holding the same stack [t, z, x]:
+                      fixed      float32, chunks [2, 3, 2], shuffle + deflate (fixed array)
+                      single     float32, one chunk, shuffle + deflate (single chunk)
+                      ext        complex64 {r, i}, maxshape [None, 4, 3], chunks [2, 4, 3],
+                                 shuffle + deflate (extensible array)
+                      bt2        int16, maxshape [None, None, 3], chunks [3, 2, 3],
+                                 deflate (version-2 B-tree)
+                      be         float64 big-endian, contiguous
+                      compact    float32, compact layout (data inside the object header)
+                      u8         uint8 (real part modulo 256), contiguous
+                      dense/iq   complex128 {r, i} in a group of 12 links (dense link
+                                 storage: fractal heap + v2 B-tree name index)
+                      matlab     MATLAB-style double [z, x, t] stored as HDF5 [t, x, z],
+                                 MATLAB_class attribute (so it is read column-major)
   meta.json         geometry sidecar for all of them
 
 Run: python3 -m venv /work/venvs/io && /work/venvs/io/bin/pip install numpy scipy h5py
@@ -69,7 +88,7 @@ def matlab_dataset(f, name, arr, cls):
     # MATLAB v7.3 stores variables chunked and deflate-compressed; done for IQ only, to
     # cover the filter path while keeping the file small.
     if name == "IQ":
-        ds = f.create_dataset(name, data=data, chunks=True, compression="gzip", compression_opts=3)
+        ds = f.create_dataset(name, data=data, chunks=(2, 3, 3), compression="gzip", compression_opts=3)
     else:
         ds = f.create_dataset(name, data=data)
     ds.attrs["MATLAB_class"] = np.bytes_(cls)
@@ -107,11 +126,37 @@ def main():
         matlab_dataset(f, "IQ", zxt, "single complex")
         matlab_dataset(f, "IQ16", zxt.real.astype(np.int16) + 1j * zxt.imag.astype(np.int16), "int16 complex")
         matlab_dataset(f, "B", zxt.real.astype(np.float64), "double")
+        matlab_dataset(f, "F", zxt.real[:, :, 0].astype(np.float64), "double")
     matlab_header(p)
 
     with h5py.File(os.path.join(OUT, "plain.h5"), "w", libver="earliest") as f:
         f.create_dataset("frames", data=re.astype(np.float32))
         f.create_group("group").create_dataset("iq", data=iq)
+
+    p = os.path.join(OUT, "latest.h5")
+    with h5py.File(p, "w", libver="latest") as f:
+        f32 = re.astype(np.float32)
+        gz = dict(compression="gzip", compression_opts=4, shuffle=True)
+        f.create_dataset("fixed", data=f32, chunks=(2, 3, 2), **gz)
+        f.create_dataset("single", data=f32, chunks=f32.shape, **gz)
+        f.create_dataset("ext", data=iq, maxshape=(None, Z, X), chunks=(2, Z, X), **gz)
+        f.create_dataset(
+            "bt2", data=re.astype(np.int16), maxshape=(None, None, X), chunks=(3, 2, X), compression="gzip"
+        )
+        f.create_dataset("be", data=re.astype(">f8"))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        space = h5py.h5s.create_simple(f32.shape)
+        h5py.h5d.create(f.id, b"compact", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl).write(
+            h5py.h5s.ALL, h5py.h5s.ALL, f32
+        )
+        f.create_dataset("u8", data=(np.floor(re).astype(np.int64) % 256).astype(np.uint8))
+        g = f.create_group("dense")
+        for k in range(11):
+            g.create_dataset(f"pad{k:02}", data=np.arange(k + 1, dtype=np.float32))
+        g.create_dataset("iq", data=(re + 1j * im).astype(np.complex128))
+        ds = f.create_dataset("matlab", data=np.ascontiguousarray(zxt.real.astype(np.float64).T))
+        ds.attrs["MATLAB_class"] = np.bytes_("double")
 
     meta = {
         "frame_rate_hz": 1000.0,

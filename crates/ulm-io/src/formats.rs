@@ -4,8 +4,8 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::npy_read::{NpyMap, NpyReader};
-use crate::source::{BlockReader, FrameInfo, ReadOptions};
-use crate::{AxisOrder, Error, Format, Result};
+use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions, as_3d};
+use crate::{Error, Result};
 
 const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
 
@@ -51,22 +51,6 @@ pub fn detect_format(path: &Path) -> Result<Format> {
             path,
             "unknown frame format: expected .npy, .mat (v5 or v7.3), .h5, .png, .tif/.tiff or a folder of images",
         ))
-    }
-}
-
-/// A stored 2-D or 3-D shape as 3-D (a single frame gains a frame axis of length 1).
-/// `what` (e.g. "variable `IQ`: ") prefixes the error message.
-pub(crate) fn as_3d(path: &Path, shape: &[usize], order: AxisOrder, what: &str) -> Result<[usize; 3]> {
-    match *shape {
-        [a, b, c] => Ok([a, b, c]),
-        [a, b] => Ok(order.expand_2d([a, b])),
-        _ => Err(Error::format(
-            path,
-            format!(
-                "{what}expected a 2-D frame or a 3-D stack of frames, found a {}-D array of shape {shape:?}",
-                shape.len()
-            ),
-        )),
     }
 }
 

@@ -12,8 +12,8 @@ use ndarray::Array3;
 use ulm_core::FrameData;
 
 use crate::convert::DType;
-use crate::source::{BlockReader, FrameInfo, ReadOptions};
-use crate::{AxisOrder, Error, Format, Result};
+use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions};
+use crate::{AxisOrder, Error, Result};
 
 /// One decoded grey frame.
 struct Image {

@@ -50,6 +50,7 @@ mod meta;
 mod npy_read;
 mod npy_write;
 mod png_write;
+mod reader;
 mod source;
 mod tiff_write;
 
@@ -64,7 +65,6 @@ pub use meta::{Meta, read_meta, sidecar_path, write_meta};
 pub use npy_read::{NpyHeader, parse_npy_header, read_npy_f32};
 pub use npy_write::{NpyElement, NpyStreamWriter, write_npy};
 pub use png_write::{write_png_gray8, write_png_rgb8};
-pub use source::{
-    Format, FrameInfo, RawFrames, ReadOptions, find_geometry, meta_path_for, open_frames, open_raw, read_frames,
-};
+pub use reader::{Format, FrameInfo, ReadOptions};
+pub use source::{RawFrames, find_geometry, meta_path_for, open_frames, open_raw, read_frames};
 pub use tiff_write::{write_tiff_f32, write_tiff_u16};

@@ -12,9 +12,8 @@ use num_complex::Complex32;
 use ulm_core::FrameData;
 
 use crate::convert::{DType, convert_view, stored_view};
-use crate::formats::as_3d;
-use crate::source::{BlockReader, FrameInfo, ReadOptions};
-use crate::{AxisOrder, Error, Format, Result};
+use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions, as_3d};
+use crate::{AxisOrder, Error, Result};
 
 const MI_MATRIX: u32 = 14;
 const MI_COMPRESSED: u32 = 15;

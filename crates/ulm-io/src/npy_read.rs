@@ -7,7 +7,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 use ulm_core::FrameData;
 
 use crate::convert::{DType, bytes_to_frames};
-use crate::source::BlockReader;
+use crate::reader::BlockReader;
 use crate::{AxisOrder, Error, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";

@@ -143,3 +143,44 @@ fn missing_variable_is_named_with_the_list() {
     let e = read_frames(&fixture("plain.h5"), &ReadOptions::default()).unwrap_err().to_string();
     assert!(e.contains("--dataset") && e.contains("group/iq"), "{e}");
 }
+
+#[test]
+fn mat_v73_single_frame_and_blocks_past_the_end() {
+    // A 2-D MATLAB [z, x] variable (HDF5 [x, z]) is one frame.
+    let d = read("v73.mat", &opts(Some("F"), AxisOrder::Zxt), Format::MatV73, DType::F64, &[Z, X]);
+    assert_eq!(real(d), Array3::from_shape_fn((1, Z, X), |(_, z, x)| re(0, z, x) as f32));
+    // Blocks that cross chunk borders ([2, 3, 3] chunks of HDF5 [t, x, z]) and the end.
+    let mut src = open_frames(&fixture("v73.mat"), &opts(Some("IQ"), AxisOrder::Zxt)).unwrap();
+    let want = expected_complex();
+    let b = src.read_block(1, 3).unwrap();
+    assert_eq!(b.data(), &FrameData::Complex(want.slice(ndarray::s![1..4, .., ..]).to_owned()));
+    assert_eq!(src.read_block(4, 9).unwrap().shape(), [1, Z, X]);
+    assert_eq!(src.read_block(9, 5).unwrap().shape(), [0, Z, X]);
+}
+
+#[test]
+fn hdf5_latest_format_every_chunk_index() {
+    let tzx = AxisOrder::Tzx;
+    let f32s = expected_complex().mapv(|c| c.re);
+    // Fixed array, single chunk (shuffle + deflate), compact layout, big-endian contiguous.
+    for name in ["fixed", "single", "compact"] {
+        let d = read("latest.h5", &opts(Some(name), tzx), Format::Hdf5, DType::F32, &[T, Z, X]);
+        assert_eq!(real(d), f32s, "{name}");
+    }
+    let d = read("latest.h5", &opts(Some("be"), tzx), Format::Hdf5, DType::F64, &[T, Z, X]);
+    assert_eq!(real(d), f32s);
+    // Extensible array, h5py complex {r, i}.
+    let d = read("latest.h5", &opts(Some("ext"), tzx), Format::Hdf5, DType::C64, &[T, Z, X]);
+    assert_eq!(complex(d), expected_complex());
+    // Version-2 B-tree over two unlimited axes.
+    let d = read("latest.h5", &opts(Some("bt2"), tzx), Format::Hdf5, DType::I16, &[T, Z, X]);
+    assert_eq!(real(d), Array3::from_shape_fn((T, Z, X), |(t, z, x)| re(t, z, x).trunc() as f32));
+    let d = read("latest.h5", &opts(Some("u8"), tzx), Format::Hdf5, DType::U8, &[T, Z, X]);
+    assert_eq!(real(d), Array3::from_shape_fn((T, Z, X), |(t, z, x)| (re(t, z, x).floor() as u32 % 256) as f32));
+    // Dense link storage (fractal heap + v2 B-tree of names), complex128.
+    let d = read("latest.h5", &opts(Some("dense/iq"), tzx), Format::Hdf5, DType::C128, &[T, Z, X]);
+    assert_eq!(complex(d), expected_complex());
+    // A MATLAB_class attribute makes a plain HDF5 dataset column-major.
+    let d = read("latest.h5", &opts(Some("matlab"), AxisOrder::Zxt), Format::MatV73, DType::F64, &[Z, X, T]);
+    assert_eq!(real(d), f32s);
+}

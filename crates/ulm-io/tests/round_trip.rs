@@ -181,61 +181,6 @@ fn tiff_writers_round_trip() {
     assert_eq!(read_frames(&p, &ReadOptions::default()).unwrap().data(), &FrameData::Real(b.mapv(f32::from)));
 }
 
-#[derive(hdf5::H5Type, Clone, Copy)]
-#[repr(C)]
-struct MatComplex {
-    real: f32,
-    imag: f32,
-}
-
-#[test]
-fn hdf5_written_like_matlab_and_like_numpy() {
-    let dir = tempfile::tempdir().unwrap();
-    with_meta(dir.path());
-    let p = dir.path().join("acq.h5");
-    let c = complex_stack(4, 3, 5); // [t, z, x]
-    {
-        let f = hdf5::File::create(&p).unwrap();
-        // MATLAB's IQ [z, x, t] is column-major: HDF5 sees [t, x, z].
-        let txz =
-            c.view().permuted_axes([0, 2, 1]).as_standard_layout().mapv(|v| MatComplex { real: v.re, imag: v.im });
-        let ds = f.new_dataset_builder().with_data(&txz).create("IQ").unwrap();
-        let class = hdf5::types::FixedAscii::<6>::from_ascii(b"single").unwrap();
-        ds.new_attr::<hdf5::types::FixedAscii<6>>().create("MATLAB_class").unwrap().write_scalar(&class).unwrap();
-        // NumPy-style [t, z, x] float32.
-        f.new_dataset_builder().with_data(&c.mapv(|v| v.re)).create("env").unwrap();
-    }
-    let o = ReadOptions { dataset: Some("IQ".into()), axis_order: AxisOrder::Zxt, ..ReadOptions::default() };
-    let raw = ulm_io::open_raw(&p, &o).unwrap();
-    assert_eq!(raw.info().stored_shape, vec![3, 5, 4]);
-    assert_eq!(read_frames(&p, &o).unwrap().data(), &FrameData::Complex(c.clone()));
-    let mut src = open_frames(&p, &o).unwrap();
-    assert_eq!(
-        src.read_block(2, 5).unwrap().data(),
-        &FrameData::Complex(c.slice(ndarray::s![2..4, .., ..]).to_owned())
-    );
-    assert_eq!(src.read_block(9, 5).unwrap().shape(), [0, 3, 5]);
-    let o = ReadOptions { dataset: Some("env".into()), ..ReadOptions::default() };
-    assert_eq!(read_frames(&p, &o).unwrap().data(), &FrameData::Real(c.mapv(|v| v.re)));
-}
-
-#[test]
-fn hdf5_single_matlab_frame() {
-    let dir = tempfile::tempdir().unwrap();
-    with_meta(dir.path());
-    let p = dir.path().join("one.mat");
-    let frame = Array2::from_shape_fn((3, 5), |(z, x)| (z * 10 + x) as f64); // MATLAB [z, x]
-    {
-        let f = hdf5::File::create(&p).unwrap();
-        let ds = f.new_dataset_builder().with_data(&frame.t().as_standard_layout()).create("B").unwrap();
-        let class = hdf5::types::FixedAscii::<6>::from_ascii(b"double").unwrap();
-        ds.new_attr::<hdf5::types::FixedAscii<6>>().create("MATLAB_class").unwrap().write_scalar(&class).unwrap();
-    }
-    let o = ReadOptions { axis_order: AxisOrder::Zxt, ..ReadOptions::default() };
-    let s = read_frames(&p, &o).unwrap();
-    assert_eq!(s.data(), &FrameData::Real(frame.mapv(|v| v as f32).insert_axis(ndarray::Axis(0))));
-}
-
 #[test]
 fn frame_stack_writer_keeps_sidecar_extras() {
     let dir = tempfile::tempdir().unwrap();
