@@ -23,6 +23,20 @@ struct Image {
     pixels: Vec<f32>,
 }
 
+impl Image {
+    /// An image whose decoded samples must number `rows × cols` (a decoder may hand back
+    /// fewer for a malformed file).
+    fn new(path: &Path, rows: usize, cols: usize, dtype: DType, pixels: Vec<f32>) -> Result<Self> {
+        if rows.checked_mul(cols) != Some(pixels.len()) {
+            return Err(Error::format(
+                path,
+                format!("decoded {} samples for a {rows}×{cols}-pixel frame (corrupt image?)", pixels.len()),
+            ));
+        }
+        Ok(Image { rows, cols, dtype, pixels })
+    }
+}
+
 fn grey(path: &Path, channels: usize, alpha: bool, v: Vec<f32>) -> Result<Vec<f32>> {
     if channels == 1 {
         return Ok(v);
@@ -38,13 +52,27 @@ fn grey(path: &Path, channels: usize, alpha: bool, v: Vec<f32>) -> Result<Vec<f3
     Ok(out)
 }
 
+/// Most bytes a decoded image may take when its file holds `file_len` bytes: image
+/// headers can announce any size, but compressed pixel data cannot expand beyond what its
+/// codec allows (deflate ≈ 1032 : 1; TIFF's LZW < 4096 : 1), so a larger announcement is
+/// a corrupt or hostile header, refused before anything is allocated.
+fn decode_budget(path: &Path, expansion: u64) -> Result<usize> {
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    Ok(usize::try_from(len.saturating_mul(expansion).saturating_add(1 << 20)).unwrap_or(usize::MAX))
+}
+
 fn decode_png(path: &Path) -> Result<Image> {
+    let budget = decode_budget(path, 1040)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut dec = png::Decoder::new(BufReader::new(file));
+    let mut dec = png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: budget.min(64 << 20) });
     dec.set_transformations(png::Transformations::EXPAND);
     let bad = |e: png::DecodingError| Error::format(path, format!("invalid PNG: {e}"));
     let mut reader = dec.read_info().map_err(bad)?;
     let size = reader.output_buffer_size().ok_or_else(|| Error::format(path, "PNG image too large"))?;
+    if size > budget {
+        let (w, h) = (reader.info().width, reader.info().height);
+        return Err(Error::format(path, format!("PNG header announces {w}×{h} pixels, more than the file can hold")));
+    }
     let mut buf = vec![0u8; size];
     let info = reader.next_frame(&mut buf).map_err(bad)?;
     buf.truncate(info.buffer_size());
@@ -61,7 +89,7 @@ fn decode_png(path: &Path) -> Result<Image> {
         }
         _ => (DType::U8, buf.iter().map(|&b| b as f32).collect()),
     };
-    Ok(Image { rows: info.height as usize, cols: info.width as usize, dtype, pixels: grey(path, channels, alpha, v)? })
+    Image::new(path, info.height as usize, info.width as usize, dtype, grey(path, channels, alpha, v)?)
 }
 
 fn tiff_err(path: &Path, e: tiff::TiffError) -> Error {
@@ -88,17 +116,113 @@ fn decode_tiff_page(path: &Path, dec: &mut tiff::decoder::Decoder<BufReader<File
         D::F64(v) => (DType::F64, v.into_iter().map(|x| x as f32).collect()),
         _ => return Err(Error::format(path, "unsupported TIFF sample type (use 8/16-bit integer or float)")),
     };
-    Ok(Image { rows: h as usize, cols: w as usize, dtype, pixels: grey(path, channels, alpha, v)? })
+    Image::new(path, h as usize, w as usize, dtype, grey(path, channels, alpha, v)?)
 }
 
-fn open_tiff(path: &Path) -> Result<tiff::decoder::Decoder<BufReader<File>>> {
+/// Size in bytes of a TIFF field type (0 for types the `tiff` crate does not read).
+fn tiff_type_size(t: u16) -> u64 {
+    match t {
+        1 | 2 | 6 | 7 => 1,
+        3 | 8 => 2,
+        4 | 9 | 11 | 13 => 4,
+        5 | 10 | 12 | 16 | 17 | 18 => 8,
+        _ => 0,
+    }
+}
+
+/// Walks the chain of image file directories and checks that every tag's values lie
+/// inside the file. The `tiff` crate sizes its value lists by the count a tag announces
+/// before reading them (and reads the first directory before it accepts limits), so a
+/// lying count would otherwise make it allocate gigabytes for a tiny file.
+fn check_tiff_directories(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let bad = |m: String| Error::format(path, format!("invalid TIFF: {m}"));
+    let mut read_at = |off: u64, buf: &mut [u8]| -> Result<()> {
+        if off.checked_add(buf.len() as u64).is_none_or(|end| end > len) {
+            return Err(bad(format!("structure at byte {off} runs past the end of the {len}-byte file")));
+        }
+        f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(buf)).map_err(|e| Error::io(path, e))
+    };
+    let mut head = [0u8; 16];
+    let n = usize::try_from(len.min(16)).unwrap_or(16);
+    read_at(0, &mut head[..n])?;
+    let le = head.starts_with(b"II");
+    let u16_of = |b: &[u8]| if le { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) };
+    let u32_of = |b: &[u8]| {
+        let a = [b[0], b[1], b[2], b[3]];
+        u64::from(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+    };
+    let u64_of = |b: &[u8]| {
+        let a: [u8; 8] = b[..8].try_into().unwrap_or_default();
+        if le { u64::from_le_bytes(a) } else { u64::from_be_bytes(a) }
+    };
+    if n < 8 || !(head.starts_with(b"II") || head.starts_with(b"MM")) {
+        return Ok(()); // not TIFF: the decoder says so
+    }
+    let big = u16_of(&head[2..4]) == 43;
+    let mut next = if big {
+        if n < 16 { return Err(bad("truncated header".into())) } else { u64_of(&head[8..16]) }
+    } else {
+        u32_of(&head[4..8])
+    };
+    let (count_len, entry_len, inline) = if big { (8u64, 20u64, 8u64) } else { (2, 12, 4) };
+    let mut seen = std::collections::HashSet::new();
+    while next != 0 {
+        if !seen.insert(next) {
+            return Err(bad(format!("the directory at byte {next} is linked twice")));
+        }
+        let mut c = [0u8; 8];
+        read_at(next, &mut c[..count_len as usize])?;
+        let count = if big { u64_of(&c) } else { u64::from(u16_of(&c)) };
+        let size = count.checked_mul(entry_len).and_then(|s| s.checked_add(count_len + inline));
+        let mut dir = vec![
+            0u8;
+            usize::try_from(size.filter(|&s| next.saturating_add(s) <= len).ok_or_else(|| {
+                bad(format!("directory at byte {next} announces {count} entries, past the end of the file"))
+            })?)
+            .unwrap_or(0)
+        ];
+        read_at(next, &mut dir)?;
+        for e in dir[count_len as usize..].chunks_exact(entry_len as usize).take(count as usize) {
+            let (tag, ty) = (u16_of(&e[0..2]), u16_of(&e[2..4]));
+            let (n, value) =
+                if big { (u64_of(&e[4..12]), u64_of(&e[12..20])) } else { (u32_of(&e[4..8]), u32_of(&e[8..12])) };
+            if n == 0 {
+                // The `tiff` crate indexes the first value of some tags unchecked.
+                return Err(bad(format!("tag {tag} holds no values")));
+            }
+            let bytes = n.saturating_mul(tiff_type_size(ty));
+            if bytes > inline && value.checked_add(bytes).is_none_or(|end| end > len) {
+                return Err(bad(format!("tag {tag} announces {n} values past the end of the {len}-byte file")));
+            }
+        }
+        let tail = &dir[dir.len() - inline as usize..];
+        next = if big { u64_of(tail) } else { u32_of(tail) };
+    }
+    Ok(())
+}
+
+/// Opens a TIFF decoder with limits from the file size; `check` first walks the
+/// directories (once per file: block reads of a checked multi-page file skip it).
+fn open_tiff(path: &Path, check: bool) -> Result<tiff::decoder::Decoder<BufReader<File>>> {
+    if check {
+        check_tiff_directories(path)?;
+    }
+    let budget = decode_budget(path, 4096)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    tiff::decoder::Decoder::new(BufReader::new(file)).map_err(|e| tiff_err(path, e))
+    let mut limits = tiff::decoder::Limits::default();
+    limits.decoding_buffer_size = limits.decoding_buffer_size.min(budget);
+    limits.intermediate_buffer_size = limits.intermediate_buffer_size.min(budget);
+    limits.ifd_value_size = limits.ifd_value_size.min(budget);
+    let dec = tiff::decoder::Decoder::new(BufReader::new(file)).map_err(|e| tiff_err(path, e))?;
+    Ok(dec.with_limits(limits))
 }
 
 fn decode_file(path: &Path) -> Result<Image> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-    if ext == "png" { decode_png(path) } else { decode_tiff_page(path, &mut open_tiff(path)?) }
+    if ext == "png" { decode_png(path) } else { decode_tiff_page(path, &mut open_tiff(path, true)?) }
 }
 
 /// Key for natural ordering: `frame2.png` before `frame10.png`.
@@ -139,7 +263,7 @@ fn list_folder(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn count_pages(path: &Path) -> Result<usize> {
-    let mut dec = open_tiff(path)?;
+    let mut dec = open_tiff(path, false)?;
     let mut n = 1;
     while dec.more_images() {
         dec.next_image().map_err(|e| tiff_err(path, e))?;
@@ -164,7 +288,7 @@ pub(crate) fn open(path: &Path, opts: &ReadOptions, format: Format) -> Result<(F
         }
         Format::Png => (Pages::Files(vec![path.to_path_buf()]), decode_png(path)?, 1),
         _ => {
-            let first = decode_tiff_page(path, &mut open_tiff(path)?)?;
+            let first = decode_tiff_page(path, &mut open_tiff(path, true)?)?;
             (Pages::Tiff(path.to_path_buf()), first, count_pages(path)?)
         }
     };
@@ -218,7 +342,7 @@ impl BlockReader for ImageReader {
                 }
             }
             Pages::Tiff(path) => {
-                let mut dec = open_tiff(path)?;
+                let mut dec = open_tiff(path, false)?;
                 if frames.start > 0 {
                     dec.seek_to_image(frames.start).map_err(|e| tiff_err(path, e))?;
                 }

@@ -103,7 +103,12 @@ pub fn fuzz(
         let r = catch_unwind(AssertUnwindSafe(|| read(path)));
         let took = t.elapsed();
         let used = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-        let context = || format!("{label} case {case} ({how}, {} bytes)", bytes.len());
+        let context = || {
+            // Keep the failing file for reproduction.
+            let keep = std::env::temp_dir().join(format!("ulm-fuzz-case-{case}-{name}"));
+            let _ = std::fs::write(&keep, &bytes);
+            format!("{label} case {case} ({how}, {} bytes; saved as {})", bytes.len(), keep.display())
+        };
         match r {
             Err(p) => {
                 let msg = p
@@ -119,9 +124,13 @@ pub fn fuzz(
                 errs += 1;
             }
         }
-        assert!(took.as_secs_f64() < CASE_SECONDS, "{}: took {took:?}", context());
+        if took.as_secs_f64() >= CASE_SECONDS {
+            panic!("{}: took {took:?}", context());
+        }
         let bound = alloc_bound(bytes.len());
-        assert!(used <= bound, "{}: allocated {used} bytes, more than {bound} for this file size", context());
+        if used > bound {
+            panic!("{}: allocated {used} bytes, more than {bound} for this file size", context());
+        }
         slowest = slowest.max(took);
         biggest = biggest.max(used);
     }
