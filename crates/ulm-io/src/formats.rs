@@ -3,8 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::npy_read::{NpyMap, NpyReader};
-use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions, as_3d};
+use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions};
 use crate::{Error, Result};
 
 const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -59,23 +58,8 @@ pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<(FrameInfo, Box<dy
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")));
     }
     let format = detect_format(path)?;
-    let order = opts.axis_order;
     match format {
-        Format::Npy => {
-            let map = NpyMap::open(path)?;
-            let stored = as_3d(path, &map.header.shape, order, "")?;
-            let info = FrameInfo {
-                path: path.to_path_buf(),
-                format,
-                variable: None,
-                dtype: map.header.dtype,
-                stored_shape: map.header.shape.clone(),
-                fortran_order: map.header.fortran_order,
-                axis_order: order,
-                shape: order.tzx_shape(stored),
-            };
-            Ok((info, Box::new(NpyReader::new(map, stored, order))))
-        }
+        Format::Npy => crate::npy_read::open(path, opts),
         Format::MatV5 => crate::mat5::open(path, opts),
         Format::MatV73 | Format::Hdf5 => crate::h5::open(path, opts, format),
         Format::ImageFolder | Format::Png | Format::Tiff => crate::images::open(path, opts, format),

@@ -25,6 +25,9 @@
 //! - `rustyhdf5` 1.93: cannot open files with a user block (every MATLAB v7.3 file) and
 //!   misreads compound types.
 //!
+//! The C library it replaces (`hdf5-metno` over Debian's libhdf5 1.10.8) could not open
+//! files that h5py 3.16 (HDF5 2.0) writes with `libver="latest"`, and needed `apt`.
+//!
 //! A lying header cannot make this reader allocate more than the file could hold: a
 //! dataset may not announce more bytes than [`MAX_INFLATE_RATIO`] times the file size
 //! (deflate cannot expand more), and the same bound is handed to `hdf5-reader` as its
@@ -303,6 +306,11 @@ impl<const N: usize> H5Type for Raw<N> {
 
     fn element_size(_dtype: &Datatype) -> usize {
         N
+    }
+
+    fn decode_vec(raw: &[u8], _dtype: &Datatype, count: usize) -> Option<hdf5_reader::error::Result<Vec<Self>>> {
+        let bytes = raw.get(..count.checked_mul(N)?)?;
+        Some(Ok(bytes.chunks_exact(N).map(|c| Raw(c.try_into().unwrap_or([0; N]))).collect()))
     }
 
     fn native_copy_compatible(dtype: &Datatype) -> bool {

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 use ulm_core::FrameData;
 
 use crate::convert::{DType, bytes_to_frames};
-use crate::reader::BlockReader;
+use crate::reader::{BlockReader, Format, FrameInfo, ReadOptions, as_3d};
 use crate::{AxisOrder, Error, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -159,6 +159,25 @@ impl NpyMap {
         let n = self.header.data_len().unwrap_or(0);
         &self.map[self.header.data_offset..self.header.data_offset + n]
     }
+}
+
+/// Opens an NPY frame file: header parsed and checked against the file length, data
+/// memory-mapped.
+pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<(FrameInfo, Box<dyn BlockReader>)> {
+    let order = opts.axis_order;
+    let map = NpyMap::open(path)?;
+    let stored = as_3d(path, &map.header.shape, order, "")?;
+    let info = FrameInfo {
+        path: path.to_path_buf(),
+        format: Format::Npy,
+        variable: None,
+        dtype: map.header.dtype,
+        stored_shape: map.header.shape.clone(),
+        fortran_order: map.header.fortran_order,
+        axis_order: order,
+        shape: order.tzx_shape(stored),
+    };
+    Ok((info, Box::new(NpyReader::new(map, stored, order))))
 }
 
 /// Streams frames from a memory-mapped NPY file.
