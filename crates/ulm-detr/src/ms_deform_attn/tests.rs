@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::attention::sampling_offset_bias;
-use super::{CoreDims, MSDeformAttnConfig, core, ms_deform_attn_core, ms_deform_attn_core_reference};
+use super::{CoreDims, MSDeformAttnConfig, kernel, ms_deform_attn_core, ms_deform_attn_core_reference};
 
 /// Deterministic uniform numbers in `[lo, hi)` (64-bit LCG, high bits).
 pub(super) fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -190,10 +190,10 @@ fn fused_backward_matches_finite_differences() {
     let p = Problem::new(5);
     let g = uniform(77, p.out_len(), -1.0, 1.0);
     let loss = |v: &[f32], l: &[f32], w: &[f32]| -> f64 {
-        let out = core::forward(&p.dims, &p.shapes, v, l, w);
+        let out = kernel::forward(&p.dims, &p.shapes, v, l, w);
         out.iter().zip(&g).map(|(o, g)| f64::from(o * g)).sum()
     };
-    let grads = core::backward(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g);
+    let grads = kernel::backward(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g);
     // The op is piecewise bilinear in the locations and linear in value and weights.
     let eps = 1e-3f32;
     let fd = |which: usize, i: usize| -> f64 {
