@@ -49,6 +49,10 @@ pub struct Detr {
 
 impl DetrConfig {
     /// Build the model.
+    ///
+    /// # Panics
+    /// If [`DetrConfig::validate`] fails; the checkpoint loaders validate first and return
+    /// errors.
     pub fn init(&self, device: &Device) -> Detr {
         let d = self.d_model;
         let c = *self.backbone.out_channels().last().expect("backbone returns a level");

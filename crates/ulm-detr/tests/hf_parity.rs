@@ -308,3 +308,18 @@ fn transformers_4_key_names_load_too() {
     assert_close("logits", out.logits, &io["logits"]);
     assert_close("pred_boxes", out.pred_boxes, &io["pred_boxes"]);
 }
+
+#[test]
+fn heads_missing_from_the_file_follow_tie_word_embeddings() {
+    // transformers fills a missing head k > 0 from head 0 only when heads are tied.
+    let raw = weights::read_safetensors(&fixture("deformable_detr").join("model.safetensors")).unwrap();
+    let dropped: TensorMap = raw.into_iter().filter(|(k, _)| !k.starts_with("class_embed.1.")).collect();
+    let mut json = config_json("deformable_detr", "config.json");
+    for (tie, aliased) in [(true, 2), (false, 0)] {
+        json["tie_word_embeddings"] = tie.into();
+        let dir = scratch("tie", "deformable_detr", &json, Some(&dropped));
+        let (_, _, report) = weights::load_hf_deformable_detr(dir.path(), None, &Device::default()).unwrap();
+        assert_eq!(report.aliased.len(), aliased, "{report}");
+        assert_eq!(report.missing.len(), 2 - aliased, "{report}");
+    }
+}

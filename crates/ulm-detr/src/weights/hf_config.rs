@@ -83,13 +83,15 @@ fn check_supported(json: &Value) -> Parse<()> {
     only(json, "dilation", &Value::from(false))
 }
 
-/// Class count as `PreTrainedConfig.__post_init__` reads it: the length of `id2label` when
-/// present, else `num_labels`, else 2 (transformers writes neither for 2 classes).
+/// Class count as transformers 5 reads it: `num_labels` when present (its setter then
+/// rebuilds `id2label`), else the length of `id2label`, else 2 (transformers writes neither
+/// for 2 classes).
 fn num_labels(json: &Value) -> Parse<usize> {
-    let n = match field(json, "id2label") {
-        Some(Value::Object(m)) => m.len(),
-        Some(v) => return Err(format!("`id2label` is not a mapping: {v}")),
-        None => usize_of(json, "num_labels")?.unwrap_or(2),
+    let n = match (usize_of(json, "num_labels")?, field(json, "id2label")) {
+        (Some(n), _) => n,
+        (None, Some(Value::Object(m))) => m.len(),
+        (None, Some(v)) => return Err(format!("`id2label` is not a mapping: {v}")),
+        (None, None) => 2,
     };
     if n == 0 {
         return Err("`id2label` / `num_labels` give 0 classes".into());

@@ -22,7 +22,7 @@
 //! | `num_feature_levels`, `encoder_n_points`, `decoder_n_points` (D) | 4, 4, 4 | read, checked (1, 4 and 5 levels); fewer levels than backbone outputs refused (transformers fails) |
 //! | `with_box_refine`, `two_stage`, `two_stage_num_proposals` (D) | false, false, 300 | read, checked; `two_stage` without `with_box_refine` refused (as transformers' `validate_architecture`) |
 //! | `auxiliary_loss` | false | D: inert (heads only, training). R: read, checked — the decoder's layer norm then feeds every layer's output to the next ([`crate::DetrConfig::auxiliary_loss`]) |
-//! | `id2label`, `num_labels` | 2 classes | `len(id2label)` if present, else `num_labels`, else 2 (transformers writes neither for 2), checked; 0 refused |
+//! | `id2label`, `num_labels` | 2 classes | `num_labels` if present (it overrides `id2label`), else `len(id2label)`, else 2 (transformers writes neither for 2), checked; 0 refused |
 //! | `activation_function` | relu | relu read; anything else refused |
 //! | `position_embedding_type` | sine | sine read; `learned` refused |
 //! | `dilation` | false | true refused (DC5 backbone) |
