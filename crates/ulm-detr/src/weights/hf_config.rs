@@ -470,13 +470,13 @@ mod tests {
         let json = deformable(json!({"num_feature_levels": 2}));
         std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
         let device = burn::prelude::Device::default();
-        let err = crate::weights::load_hf_deformable_detr(dir.path(), None, &device).err().expect("refused");
+        let err = crate::weights::load_hf_deformable_detr(dir.path(), None, &device).expect_err("refused");
         let message = err.to_string();
         assert!(message.contains("config.json") && message.contains("num_feature_levels"), "{message}");
         // Fine-tuning to 0 classes is refused too.
         let json = deformable(json!({}));
         std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
-        let err = crate::weights::load_hf_deformable_detr(dir.path(), Some(0), &device).err().expect("refused");
+        let err = crate::weights::load_hf_deformable_detr(dir.path(), Some(0), &device).expect_err("refused");
         assert!(err.to_string().contains("num_classes = 0"), "{err}");
     }
 }
