@@ -76,6 +76,45 @@ pub struct DeformableDetrConfig {
 }
 
 impl DeformableDetrConfig {
+    /// Checks that the model can be built: the backbone is valid, there are at least as many
+    /// feature levels as backbone levels, the head counts and `group_norm_groups` divide
+    /// `d_model`, and the counts are positive. [`DeformableDetrConfig::init`] panics where
+    /// this returns an error.
+    ///
+    /// # Errors
+    /// A message naming the field and its value.
+    pub fn validate(&self) -> Result<(), String> {
+        let levels = validate_backbone(&self.backbone)?;
+        if self.num_feature_levels < levels {
+            return Err(format!(
+                "num_feature_levels = {} is fewer than the {levels} backbone levels",
+                self.num_feature_levels
+            ));
+        }
+        validate_width(self.d_model, self.encoder_attention_heads, "encoder_attention_heads")?;
+        validate_width(self.d_model, self.decoder_attention_heads, "decoder_attention_heads")?;
+        if self.group_norm_groups == 0 || !self.d_model.is_multiple_of(self.group_norm_groups) {
+            return Err(format!(
+                "d_model = {} cannot be split into group_norm_groups = {} groups (the input projections' \
+                 GroupNorm)",
+                self.d_model, self.group_norm_groups
+            ));
+        }
+        positive(&[
+            ("decoder_layers", self.decoder_layers),
+            ("encoder_n_points", self.encoder_n_points),
+            ("decoder_n_points", self.decoder_n_points),
+            ("num_queries", self.num_queries),
+            ("num_classes", self.num_classes),
+            ("encoder_ffn_dim", self.encoder_ffn_dim),
+            ("decoder_ffn_dim", self.decoder_ffn_dim),
+        ])?;
+        if self.two_stage {
+            positive(&[("two_stage_num_proposals", self.two_stage_num_proposals)])?;
+        }
+        Ok(())
+    }
+
     /// The paper's DE-DETR: ResNet-50 (single channel), `d = 256`, 2 encoder and 2 decoder
     /// layers, 8 heads, 4 points, 4 levels, 300 queries, dropout raised from 0.1 to 0.2
     /// (the paper raises it without giving the value).
@@ -153,9 +192,33 @@ pub struct DetrConfig {
     /// Dropout on attention probabilities. Default 0.
     #[config(default = 0.0)]
     pub attention_dropout: f64,
+    /// HuggingFace `auxiliary_loss`: the decoder's layer norm is applied after every layer
+    /// and its output feeds the next layer (the final output is normalised once more), as
+    /// transformers' `DetrDecoder` does when the flag is set. Default false (the original
+    /// DETR: normalised copies for the heads, un-normalised state to the next layer).
+    #[config(default = false)]
+    pub auxiliary_loss: bool,
 }
 
 impl DetrConfig {
+    /// Checks that the model can be built, like [`DeformableDetrConfig::validate`]: a valid
+    /// backbone, head counts dividing `d_model`, positive counts.
+    ///
+    /// # Errors
+    /// A message naming the field and its value.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_backbone(&self.backbone)?;
+        validate_width(self.d_model, self.encoder_attention_heads, "encoder_attention_heads")?;
+        validate_width(self.d_model, self.decoder_attention_heads, "decoder_attention_heads")?;
+        positive(&[
+            ("decoder_layers", self.decoder_layers),
+            ("num_queries", self.num_queries),
+            ("num_classes", self.num_classes),
+            ("encoder_ffn_dim", self.encoder_ffn_dim),
+            ("decoder_ffn_dim", self.decoder_ffn_dim),
+        ])
+    }
+
     /// DETR as in the earlier paper: ResNet-50, `d = 256`, 6+6 layers, 100 queries.
     pub fn paper() -> Self {
         Self::new()
@@ -174,4 +237,57 @@ impl DetrConfig {
             .with_decoder_ffn_dim(128)
             .with_num_queries(16)
     }
+}
+
+fn positive(fields: &[(&str, usize)]) -> Result<(), String> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(format!("{name} = 0 (must be at least 1)")),
+        None => Ok(()),
+    }
+}
+
+/// `d_model` must be even (sine position encoding of `d/2` features per axis) and split into
+/// `heads` equal heads.
+fn validate_width(d_model: usize, heads: usize, name: &str) -> Result<(), String> {
+    if d_model == 0 || !d_model.is_multiple_of(2) {
+        return Err(format!("d_model = {d_model} must be a positive even number"));
+    }
+    if heads == 0 || !d_model.is_multiple_of(heads) {
+        return Err(format!("{name} = {heads} does not divide d_model = {d_model}"));
+    }
+    Ok(())
+}
+
+/// Checks a backbone description; returns its number of levels.
+fn validate_backbone(backbone: &BackboneConfig) -> Result<usize, String> {
+    if let BackboneConfig::ResNet(r) = backbone {
+        if r.depths.len() != 4 || r.hidden_sizes.len() != 4 {
+            return Err(format!("ResNet needs 4 depths and 4 hidden_sizes, got {:?} / {:?}", r.depths, r.hidden_sizes));
+        }
+        if r.out_stages.is_empty()
+            || r.out_stages.iter().any(|s| !(1..=4).contains(s))
+            || r.out_stages.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(format!("ResNet out_stages {:?} must be increasing stages 1..=4", r.out_stages));
+        }
+        if r.in_channels == 0 || r.embedding_size == 0 || r.depths.contains(&0) || r.hidden_sizes.contains(&0) {
+            return Err("ResNet channel counts and depths must be positive".into());
+        }
+        if r.block == ResNetBlock::Bottleneck && r.hidden_sizes.iter().any(|h| !h.is_multiple_of(4)) {
+            return Err(format!("bottleneck ResNet hidden_sizes {:?} must be multiples of 4", r.hidden_sizes));
+        }
+    }
+    if let BackboneConfig::Light(l) = backbone
+        && (l.channels.len() != 4 || l.out_stages.is_empty() || l.out_stages.iter().any(|s| !(1..=4).contains(s)))
+    {
+        return Err(format!(
+            "light CNN needs 4 channel counts and stages 1..=4, got {:?} / {:?}",
+            l.channels, l.out_stages
+        ));
+    }
+    let levels = backbone.out_channels().len();
+    if levels == 0 {
+        return Err("the backbone returns no feature level".into());
+    }
+    Ok(levels)
 }

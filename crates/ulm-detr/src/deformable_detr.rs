@@ -85,8 +85,9 @@ impl DeformableDetrConfig {
     /// Build the model with the references' initialisation.
     ///
     /// # Panics
-    /// If `num_feature_levels` is smaller than the backbone's levels or `d_model` is not
-    /// divisible by the head counts or `group_norm_groups`.
+    /// If [`DeformableDetrConfig::validate`] fails (e.g. `num_feature_levels` smaller than
+    /// the backbone's levels, `d_model` not divisible by the head counts or
+    /// `group_norm_groups`); the checkpoint loaders validate first and return errors.
     pub fn init(&self, device: &Device) -> DeformableDetr {
         let d = self.d_model;
         let channels = self.backbone.out_channels();

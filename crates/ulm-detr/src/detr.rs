@@ -18,7 +18,9 @@ pub struct DetrOutput {
     pub logits: Tensor<3>,
     /// Boxes, normalised `(cx, cy, w, h)`, `[b, q, 4]`.
     pub pred_boxes: Tensor<3>,
-    /// `(logits, boxes)` of every decoder layer, the last one included.
+    /// `(logits, boxes)` of every decoder layer, the last one included (with
+    /// `auxiliary_loss`, the last is the model output, normalised once more than the
+    /// intermediate state transformers returns for that layer).
     pub aux_outputs: Vec<(Tensor<3>, Tensor<3>)>,
     /// Encoder memory, `[b, h·w, d]`.
     pub encoder_output: Tensor<3>,
@@ -47,6 +49,10 @@ pub struct Detr {
 
 impl DetrConfig {
     /// Build the model.
+    ///
+    /// # Panics
+    /// If [`DetrConfig::validate`] fails; the checkpoint loaders validate first and return
+    /// errors.
     pub fn init(&self, device: &Device) -> Detr {
         let d = self.d_model;
         let c = *self.backbone.out_channels().last().expect("backbone returns a level");
@@ -69,6 +75,7 @@ impl DetrConfig {
             decoder: Decoder {
                 layers: (0..self.decoder_layers).map(|_| dec.init_decoder_layer(device)).collect(),
                 layernorm: LayerNormConfig::new(d).init(device),
+                auxiliary_loss: self.auxiliary_loss,
             },
             class_labels_classifier: LinearConfig::new(d, self.num_classes + 1).init(device),
             bbox_predictor: MlpConfig::new(d, d, 4).init(device),

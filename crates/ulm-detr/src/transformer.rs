@@ -140,12 +140,17 @@ pub struct Decoder {
     pub layers: Vec<DecoderLayer>,
     /// Norm applied to every layer's output for the heads.
     pub layernorm: LayerNorm,
+    /// HuggingFace `auxiliary_loss`: the normalised output of each layer feeds the next.
+    pub auxiliary_loss: bool,
 }
 
 impl Decoder {
-    /// Returns the normalised output of every layer (the last one is the model output), as
-    /// in the original DETR (`return_intermediate`): the un-normalised state feeds the next
-    /// layer.
+    /// Returns the normalised output of every layer (the last one is the model output).
+    ///
+    /// Without `auxiliary_loss`, as the original DETR (`return_intermediate`): the
+    /// un-normalised state feeds the next layer. With it, as transformers' `DetrDecoder`:
+    /// `x ← LN(layer(x))` feeds the next layer and is the layer's output, and the model
+    /// output is `LN` of the last one once more.
     ///
     /// # Shapes
     /// - `tgt`, `query_pos`: `[b, q, d]`; `memory`, `pos`: `[b, n, d]`
@@ -155,7 +160,17 @@ impl Decoder {
         let mut out = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             x = layer.forward(x, query_pos.clone(), memory.clone(), pos.clone());
-            out.push(self.layernorm.forward(x.clone()));
+            if self.auxiliary_loss {
+                x = self.layernorm.forward(x);
+                out.push(x.clone());
+            } else {
+                out.push(self.layernorm.forward(x.clone()));
+            }
+        }
+        if self.auxiliary_loss
+            && let Some(last) = out.pop()
+        {
+            out.push(self.layernorm.forward(last));
         }
         out
     }

@@ -1,5 +1,5 @@
 //! The fused sampling op as a burn backend extension: implemented for [`Flex`] (host kernels of
-//! [`super::core`]) and for [`Autodiff`] over any backend that has it, with the hand-written
+//! [`super::kernel`]) and for [`Autodiff`] over any backend that has it, with the hand-written
 //! backward registered as the op's gradient.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -13,7 +13,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, FloatDType, TensorData};
 
-use super::{CoreDims, check_core_shapes, core};
+use super::{CoreDims, check_core_shapes, kernel};
 
 /// Backends that carry the fused multi-scale deformable sampling op (a burn backend
 /// extension). Implemented for burn's Flex CPU backend and for `Autodiff<B>` over such a
@@ -75,7 +75,7 @@ impl MsdaBackend for Flex {
         let dtype = value.dtype();
         let dims = dims_of(&value, &spatial_shapes, &sampling_locations, &attention_weights);
         let (value, locations, weights) = (host_f32(value), host_f32(sampling_locations), host_f32(attention_weights));
-        let out = core::forward(&dims, &spatial_shapes, slice(&value), slice(&locations), slice(&weights));
+        let out = kernel::forward(&dims, &spatial_shapes, slice(&value), slice(&locations), slice(&weights));
         let shape = vec![dims.batch, dims.len_q, dims.heads, dims.head_dim];
         to_flex(out, shape, dtype)
     }
@@ -93,7 +93,7 @@ impl MsdaBackend for Flex {
             (value.shape().to_vec(), sampling_locations.shape().to_vec(), attention_weights.shape().to_vec());
         let (value, locations, weights, grad_output) =
             (host_f32(value), host_f32(sampling_locations), host_f32(attention_weights), host_f32(grad_output));
-        let grads = core::backward(
+        let grads = kernel::backward(
             &dims,
             &spatial_shapes,
             slice(&value),

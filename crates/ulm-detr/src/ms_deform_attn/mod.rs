@@ -10,7 +10,7 @@
 
 mod attention;
 mod backend;
-mod core;
+mod kernel;
 mod reference;
 
 pub use attention::{MSDeformAttn, MSDeformAttnConfig};

@@ -1,7 +1,7 @@
 //! Plain burn-ops version of the deformable sampling core: a line-by-line port of the
 //! reference's `ms_deform_attn_core_pytorch`, built on [`Tensor::grid_sample_2d`]. It is slow
 //! (one `grid_sample` per level plus large intermediates) and exists so that the fused kernel
-//! in [`super::core`] has an independent implementation to be tested against.
+//! in [`super::kernel`] has an independent implementation to be tested against.
 
 use burn::tensor::Tensor;
 use burn::tensor::ops::GridSampleOptions;

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::attention::sampling_offset_bias;
-use super::{CoreDims, MSDeformAttnConfig, core, ms_deform_attn_core, ms_deform_attn_core_reference};
+use super::{CoreDims, MSDeformAttnConfig, kernel, ms_deform_attn_core, ms_deform_attn_core_reference};
 
 /// Deterministic uniform numbers in `[lo, hi)` (64-bit LCG, high bits).
 pub(super) fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -29,11 +29,15 @@ struct Problem {
 
 impl Problem {
     fn new(seed: u64) -> Self {
+        Self::sized(seed, 2, 3)
+    }
+
+    fn sized(seed: u64, batch: usize, heads: usize) -> Self {
         let shapes = vec![[5, 7], [3, 4], [2, 2], [1, 1]];
         let dims = CoreDims {
-            batch: 2,
+            batch,
             len_in: shapes.iter().map(|[h, w]| h * w).sum(),
-            heads: 3,
+            heads,
             head_dim: 6, // not a multiple of 4: exercises the dot-product tail
             len_q: 5,
             levels: shapes.len(),
@@ -155,8 +159,15 @@ fn fused_forward_accepts_strided_inputs() {
 
 #[test]
 fn fused_backward_matches_reference_autodiff() {
+    // 2 × 3 (batch, heads): one task per (batch, head); 1 × 1: queries split into chunks
+    // whose grad_value blocks are summed afterwards.
+    for (batch, heads) in [(2, 3), (1, 1)] {
+        check_backward_against_reference(&Problem::sized(11, batch, heads));
+    }
+}
+
+fn check_backward_against_reference(p: &Problem) {
     let device = Device::flex().autodiff();
-    let p = Problem::new(11);
     let g = uniform(99, p.out_len(), -1.0, 1.0);
     let d = &p.dims;
     let g_shape = [d.batch, d.len_q, d.heads * d.head_dim];
@@ -190,10 +201,10 @@ fn fused_backward_matches_finite_differences() {
     let p = Problem::new(5);
     let g = uniform(77, p.out_len(), -1.0, 1.0);
     let loss = |v: &[f32], l: &[f32], w: &[f32]| -> f64 {
-        let out = core::forward(&p.dims, &p.shapes, v, l, w);
+        let out = kernel::forward(&p.dims, &p.shapes, v, l, w);
         out.iter().zip(&g).map(|(o, g)| f64::from(o * g)).sum()
     };
-    let grads = core::backward(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g);
+    let grads = kernel::backward(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g);
     // The op is piecewise bilinear in the locations and linear in value and weights.
     let eps = 1e-3f32;
     let fd = |which: usize, i: usize| -> f64 {

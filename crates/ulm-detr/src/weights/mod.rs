@@ -5,6 +5,45 @@
 //! for a norm's scale). HuggingFace names are translated by the table in [`hf`]; loading
 //! transposes linear weights, renames norm parameters and sums a 3-channel `conv1` over
 //! its input channels for our single-channel backbone.
+//!
+//! # HuggingFace config fields
+//!
+//! [`deformable_config_from_hf`] and [`detr_config_from_hf`] resolve a `config.json` as
+//! transformers 5 does (absent or `null` fields take its defaults; 4.x names are read as
+//! transformers 5 reads them), then validate the result. Every field of transformers'
+//! `DeformableDetrConfig` (D), `DetrConfig` (R), `ResNetConfig` and `TimmBackboneConfig`,
+//! and what we do with it. "Checked" means tested against transformers (fixtures of
+//! `scripts/hf_fixtures.py`, `tests/hf_parity.rs`); "refused" means an error naming the
+//! field and value; "inert" means transformers does not read it in an inference forward.
+//!
+//! | field | default | handling |
+//! |---|---|---|
+//! | `d_model`, `encoder_layers`, `decoder_layers`, `encoder_attention_heads`, `decoder_attention_heads`, `encoder_ffn_dim`, `decoder_ffn_dim`, `num_queries` | D 256/6/6/8/8/1024/1024/300, R 256/6/6/8/8/2048/2048/100 | read, checked; heads must divide `d_model` (else refused, as transformers raises) |
+//! | `num_feature_levels`, `encoder_n_points`, `decoder_n_points` (D) | 4, 4, 4 | read, checked (1, 4 and 5 levels); fewer levels than backbone outputs refused (transformers fails) |
+//! | `with_box_refine`, `two_stage`, `two_stage_num_proposals` (D) | false, false, 300 | read, checked; `two_stage` without `with_box_refine` refused (as transformers' `validate_architecture`) |
+//! | `auxiliary_loss` | false | D: inert (heads only, training). R: read, checked — the decoder's layer norm then feeds every layer's output to the next ([`crate::DetrConfig::auxiliary_loss`]) |
+//! | `id2label`, `num_labels` | 2 classes | `num_labels` if present (it overrides `id2label`), else `len(id2label)`, else 2 (transformers writes neither for 2), checked; 0 refused |
+//! | `activation_function` | relu | relu read; anything else refused |
+//! | `position_embedding_type` | sine | sine read; `learned` refused |
+//! | `dilation` | false | true refused (DC5 backbone) |
+//! | `dropout`, `activation_dropout`, `attention_dropout` | 0.1, 0, 0 | read (training only; identity at inference) |
+//! | `tie_word_embeddings` (D) | true | read: true takes heads `k > 0` missing from the file from head 0, false reports them missing (as transformers) |
+//! | `num_channels` (D, R, ResNet, timm), timm `in_chans` | 3 | read as "colour stem": a k-channel stem is summed to our single channel (the image replicated), listed in `adapted` |
+//! | `backbone_config`, `use_timm_backbone`, `backbone`, `backbone_kwargs`, `use_pretrained_backbone` | null, true, null, null, — | resolved as transformers' `__post_init__` / `consolidate_backbone_kwargs_to_config`: no sub-config + timm + no kwargs → timm `backbone` (default resnet50) with stages D `[2, 3, 4]` (`[4]` for one level), R `[1, 2, 3, 4]`; a `backbone` name with kwargs → timm with those kwargs (4.x style); neither → `ResNetConfig(out_features=["stage4"])`; a sub-config by its `model_type` (`resnet`, `timm_backbone`; others refused); a Hub repository name refused (transformers downloads it). Checked (`resolved_configs.json`, timm in both styles). `use_pretrained_backbone` inert (weights come from the file) |
+//! | `return_intermediate`, `max_position_embeddings`, `disable_custom_kernels`, `init_std`, `init_xavier_std`, `encoder_layerdrop`, `decoder_layerdrop`, `is_encoder_decoder` | — | inert at inference (unused, kernel choice with the same maths, initialisation, training-only layer drop) |
+//! | `class_cost`, `bbox_cost`, `giou_cost`, `*_loss_coefficient`, `eos_coefficient`, `focal_alpha` | — | inert (matcher and loss) |
+//! | generic `PreTrainedConfig` fields (`architectures`, `dtype`/`torch_dtype`, `label2id`, `problem_type`, `output_*`, `return_dict`, `chunk_size_feed_forward`, `transformers_version`, `_name_or_path`, …) | — | inert |
+//! | ResNet `embedding_size`, `hidden_sizes`, `depths`, `layer_type` | 64, ResNet-50 | read, checked (basic and bottleneck); other than 4 stages refused |
+//! | ResNet `hidden_act` | relu | relu read; anything else refused |
+//! | ResNet `downsample_in_first_stage`, `downsample_in_bottleneck` | false | true refused |
+//! | ResNet `out_features` / `out_indices` / `stage_names` | last stage | `out_indices`, else `out_features`, else the last stage; the stem refused; unused later stages' weights are reported as `unused_by_design` |
+//! | timm `backbone` | — | resnet18/34/50/101/152 (a `.tag` suffix ignored); others refused |
+//! | timm `out_indices` / `out_features` / `stage_names` | `[-1]` | stages 1–4 (negative from the end); the stem refused |
+//! | timm `output_stride` | null | null or 32; other values (dilation) refused |
+//! | timm `features_only` | true | false refused |
+//! | timm `freeze_batch_norm_2d` | false | inert (DETR models freeze every batch norm anyway) |
+//!
+//! Keys transformers does not know are stored by it as inert attributes; we ignore them too.
 
 pub mod hf;
 mod hf_config;
@@ -31,6 +70,9 @@ pub struct LoadReport {
     pub missing: Vec<String>,
     /// File tensors that no model parameter uses.
     pub unexpected: Vec<String>,
+    /// File tensors of backbone stages the configuration does not use (transformers builds
+    /// and keeps every stage of its ResNet; only the returned ones feed the model).
+    pub unused_by_design: Vec<String>,
     /// File tensors skipped on purpose (batch-norm counters, tied duplicates).
     pub ignored: Vec<String>,
     /// Parameters taken from a tied head (`class_embed.1…` ← `class_embed.0…`).
@@ -43,7 +85,8 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// True when every parameter was loaded and every file tensor used.
+    /// True when every parameter was loaded and every file tensor used (tensors unused by
+    /// design do not count against it).
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty() && self.unexpected.is_empty()
     }
@@ -55,6 +98,7 @@ impl fmt::Display for LoadReport {
         let lists = [
             ("missing", &self.missing),
             ("unexpected", &self.unexpected),
+            ("unused by design", &self.unused_by_design),
             ("aliased", &self.aliased),
             ("adapted", &self.adapted),
             ("reinitialised", &self.reinitialised),
@@ -138,6 +182,8 @@ struct Loader {
     report: LoadReport,
     mismatches: Vec<String>,
     skip_mismatched: bool,
+    /// Take a missing head `k > 0` from head 0 (transformers' tied heads).
+    tie_heads: bool,
 }
 
 impl Loader {
@@ -146,7 +192,7 @@ impl Loader {
         let (source, entry) = match self.tensors.get(key) {
             Some(e) => (key.to_string(), e),
             None => {
-                let alias = tied_alias(key)?;
+                let alias = tied_alias(key).filter(|_| self.tie_heads)?;
                 let e = self.tensors.get(&alias)?;
                 self.report.aliased.push(format!("{key} <- {alias}"));
                 (alias, e)
@@ -248,6 +294,16 @@ pub fn load_tensors_with<M: Module>(
     path: &Path,
     skip_mismatched: bool,
 ) -> Result<(M, LoadReport)> {
+    load_tensors_tied(module, tensors, path, skip_mismatched, true)
+}
+
+fn load_tensors_tied<M: Module>(
+    module: M,
+    tensors: TensorMap,
+    path: &Path,
+    skip_mismatched: bool,
+    tie_heads: bool,
+) -> Result<(M, LoadReport)> {
     let mut loader = Loader {
         path: PathTracker::default(),
         tensors,
@@ -255,6 +311,7 @@ pub fn load_tensors_with<M: Module>(
         report: LoadReport::default(),
         mismatches: Vec::new(),
         skip_mismatched,
+        tie_heads,
     };
     let module = module.map(&mut loader);
     if !loader.mismatches.is_empty() {
@@ -352,11 +409,34 @@ fn read_hf_config(dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
     Ok((path, json))
 }
 
-fn load_hf_tensors<M: Module>(module: M, dir: &Path, skip_mismatched: bool) -> Result<(M, LoadReport)> {
+/// Prefixes of our keys for the ResNet stages after the last one the model returns: their
+/// weights are in transformers checkpoints (its `ResNetBackbone` builds every stage) but
+/// feed nothing.
+fn unused_stage_prefixes(backbone: &crate::backbone::BackboneConfig) -> Vec<String> {
+    match backbone {
+        crate::backbone::BackboneConfig::ResNet(r) => {
+            let last = r.out_stages.iter().copied().max().unwrap_or(4);
+            (last + 1..=4).map(|s| format!("backbone.layer{s}.")).collect()
+        }
+        crate::backbone::BackboneConfig::Light(_) => Vec::new(),
+    }
+}
+
+fn load_hf_tensors<M: Module>(
+    module: M,
+    dir: &Path,
+    skip_mismatched: bool,
+    tie_heads: bool,
+    unused_prefixes: &[String],
+) -> Result<(M, LoadReport)> {
     let path = dir.join("model.safetensors");
     let (tensors, ignored) = hf::read_hf(&path)?;
-    let (module, mut report) = load_tensors_with(module, tensors, &path, skip_mismatched)?;
+    let (module, mut report) = load_tensors_tied(module, tensors, &path, skip_mismatched, tie_heads)?;
     report.ignored = ignored;
+    let (unused, unexpected) =
+        report.unexpected.drain(..).partition(|k: &String| unused_prefixes.iter().any(|p| k.starts_with(p)));
+    report.unused_by_design = unused;
+    report.unexpected = unexpected;
     Ok((module, report))
 }
 
@@ -376,12 +456,18 @@ pub fn load_hf_deformable_detr(
     device: &Device,
 ) -> Result<(crate::DeformableDetr, crate::DeformableDetrConfig, LoadReport)> {
     let (path, json) = read_hf_config(dir)?;
-    let mut config = deformable_config_from_hf(&json).map_err(|message| DetrError::Config { path, message })?;
+    let mut config =
+        deformable_config_from_hf(&json).map_err(|message| DetrError::Config { path: path.clone(), message })?;
+    // transformers ties heads 1.. to head 0 unless `tie_word_embeddings` is false.
+    let tie_heads = hf_config::bool_or(&json, "tie_word_embeddings", true)
+        .map_err(|message| DetrError::Config { path, message })?;
     let skip = num_classes.is_some_and(|n| n != config.num_classes);
     if let Some(n) = num_classes {
         config.num_classes = n;
     }
-    let (model, report) = load_hf_tensors(config.init(device), dir, skip)?;
+    config.validate().map_err(|message| DetrError::Config { path: dir.join("config.json"), message })?;
+    let unused = unused_stage_prefixes(&config.backbone);
+    let (model, report) = load_hf_tensors(config.init(device), dir, skip, tie_heads, &unused)?;
     Ok((model, config, report))
 }
 
@@ -401,6 +487,8 @@ pub fn load_hf_detr(
     if let Some(n) = num_classes {
         config.num_classes = n;
     }
-    let (model, report) = load_hf_tensors(config.init(device), dir, skip)?;
+    config.validate().map_err(|message| DetrError::Config { path: dir.join("config.json"), message })?;
+    let unused = unused_stage_prefixes(&config.backbone);
+    let (model, report) = load_hf_tensors(config.init(device), dir, skip, false, &unused)?;
     Ok((model, config, report))
 }
