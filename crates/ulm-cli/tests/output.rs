@@ -49,8 +49,15 @@ fn closed_stdout_pipe_exits_0_quietly() {
     let (p, g, m, j) = (d.join("pred.csv"), d.join("gt.csv"), d.join("m.npy"), d.join("eval.json"));
 
     // Localization metrics (a table on stdout), with the JSON report still written.
-    let (code, err) =
-        with_closed_stdout(&[os("eval"), os("--pred"), p.as_os_str(), os("--gt"), g.as_os_str(), os("--json"), j.as_os_str()]);
+    let (code, err) = with_closed_stdout(&[
+        os("eval"),
+        os("--pred"),
+        p.as_os_str(),
+        os("--gt"),
+        g.as_os_str(),
+        os("--json"),
+        j.as_os_str(),
+    ]);
     assert_eq!(code, Some(0), "eval: {err}");
     assert!(err.is_empty(), "eval wrote to stderr: {err}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
@@ -89,7 +96,8 @@ fn render_frames_reads_dataset_layout_options() {
     };
     run("zxt").success();
     // Same pixel size as the frames: the temporal mean is the frames' mean, 6 × 8.
-    let a = ulm_io::read_npy_f32(&out.join("temporal_mean.npy")).unwrap().into_dimensionality::<ndarray::Ix2>().unwrap();
+    let a =
+        ulm_io::read_npy_f32(&out.join("temporal_mean.npy")).unwrap().into_dimensionality::<ndarray::Ix2>().unwrap();
     assert_eq!(a.shape(), &[6, 8]);
     assert_eq!(a[[2, 5]], 9.0);
     assert_eq!(a[[0, 0]], 1.0);

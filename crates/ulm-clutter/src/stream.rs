@@ -7,8 +7,8 @@ use ndarray::{Array3, s};
 use num_complex::Complex32;
 use ulm_core::{FrameData, FrameSource, FrameStack, Geometry, Progress};
 
-use crate::svd::{BlockReport, SvdConfig, block_ranges, svd_filter_block};
 use crate::ClutterError;
+use crate::svd::{BlockReport, SvdConfig, block_ranges, svd_filter_block};
 
 /// One filtered block of frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,11 @@ impl Iterator for SvdBlocks<'_> {
             if block.n_frames() != r.len() {
                 return Err(ClutterError::Read(
                     r.start,
-                    ulm_core::Error::Shape(format!("asked for {} frames, the source gave {}", r.len(), block.n_frames())),
+                    ulm_core::Error::Shape(format!(
+                        "asked for {} frames, the source gave {}",
+                        r.len(),
+                        block.n_frames()
+                    )),
                 ));
             }
             let data = match block.into_data() {

@@ -66,8 +66,7 @@ impl Meta {
     }
 
     /// The image grid `(rows, cols)`: the `rows`/`cols` keys, else the grid of the
-    /// simulation config that older `ulm simulate` versions stored
-    /// (`simulation.config.grid`).
+    /// simulation config that `ulm simulate` stores (`simulation.config.grid`).
     pub fn grid_shape(&self) -> Option<(usize, usize)> {
         if let (Some(r), Some(c)) = (self.rows, self.cols) {
             return Some((r, c));

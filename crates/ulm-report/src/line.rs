@@ -140,12 +140,7 @@ impl LinePlot {
             for (i, (y, name)) in self.references.iter().enumerate() {
                 let colour = if i == 0 { RGBColor(90, 90, 90) } else { COLOURS[(i + 3) % COLOURS.len()] };
                 chart
-                    .draw_series(DashedLineSeries::new(
-                        [(x_lo, *y), (x_hi, *y)],
-                        6,
-                        4,
-                        colour.stroke_width(1),
-                    ))
+                    .draw_series(DashedLineSeries::new([(x_lo, *y), (x_hi, *y)], 6, 4, colour.stroke_width(1)))
                     .map_err(|e| ReportError::draw(t, e))?
                     .label(name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(1)));
@@ -181,7 +176,8 @@ mod tests {
         // y = x on [0, 2] with the y range fixed to [0, 2]: the curve is the diagonal of
         // the plotting area.
         let x: Vec<f64> = (0..=20).map(|i| i as f64 * 0.1).collect();
-        let fig = LinePlot::new("diagonal", "x (mm)", "y (mm)").series("y = x", &x, &x).y_range(0.0, 2.0).render().unwrap();
+        let fig =
+            LinePlot::new("diagonal", "x (mm)", "y (mm)").series("y = x", &x, &x).y_range(0.0, 2.0).render().unwrap();
         let (xr, yr) = fig.plot_area.clone();
         let orange = |p: [u8; 3]| p[0] > 200 && (120..200).contains(&p[1]) && p[2] < 60;
         for frac in [0.25, 0.5, 0.75] {

@@ -41,12 +41,8 @@ impl MapFigure {
         let g = &grid.geometry;
         let x_lo = g.x0_mm - g.pixel_size_x_mm / 2.0;
         let z_lo = g.z0_mm - g.pixel_size_z_mm / 2.0;
-        let extent_mm = [
-            x_lo,
-            x_lo + grid.cols as f64 * g.pixel_size_x_mm,
-            z_lo,
-            z_lo + grid.rows as f64 * g.pixel_size_z_mm,
-        ];
+        let extent_mm =
+            [x_lo, x_lo + grid.cols as f64 * g.pixel_size_x_mm, z_lo, z_lo + grid.rows as f64 * g.pixel_size_z_mm];
         Self { title: title.into(), image, extent_mm, colorbar: None, max_side: 900 }
     }
 
@@ -62,10 +58,14 @@ impl MapFigure {
         let t = &self.title;
         let (rows, cols, ch) = self.image.dim();
         if rows == 0 || cols == 0 || ch != 3 {
-            return Err(ReportError::data(t, format!("expected a non-empty [rows, cols, 3] image, got {:?}", [rows, cols, ch])));
+            return Err(ReportError::data(
+                t,
+                format!("expected a non-empty [rows, cols, 3] image, got {:?}", [rows, cols, ch]),
+            ));
         }
         let [x_lo, x_hi, z_lo, z_hi] = self.extent_mm;
-        if !(x_lo.is_finite() && x_hi.is_finite() && z_lo.is_finite() && z_hi.is_finite() && x_hi > x_lo && z_hi > z_lo) {
+        if !(x_lo.is_finite() && x_hi.is_finite() && z_lo.is_finite() && z_hi.is_finite() && x_hi > x_lo && z_hi > z_lo)
+        {
             return Err(ReportError::data(t, format!("invalid extent {:?} mm", self.extent_mm)));
         }
         let long = rows.max(cols) as f64;
@@ -131,7 +131,8 @@ fn draw_colorbar<DB: DrawingBackend>(
     t: &str,
 ) -> Result<(), ReportError> {
     let (lo, hi) = (f64::from(cb.range.0), f64::from(cb.range.1));
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+    let (lo, hi) =
+        if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
     let mut chart = ChartBuilder::on(area)
         .margin_top(top)
         .margin_bottom(bottom)

@@ -71,10 +71,18 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
     next(
-        w(&["simulate", "--preset", &choice_name(&a.preset), "--frames", &a.frames.to_string(), "--seed", &a.seed.to_string()])
-            .into_iter()
-            .chain(["--out".into(), s(&sim)])
-            .collect(),
+        w(&[
+            "simulate",
+            "--preset",
+            &choice_name(&a.preset),
+            "--frames",
+            &a.frames.to_string(),
+            "--seed",
+            &a.seed.to_string(),
+        ])
+        .into_iter()
+        .chain(["--out".into(), s(&sim)])
+        .collect(),
     )?;
     let frames = if filter {
         let f = out.join("filtered").join("iq.npy");

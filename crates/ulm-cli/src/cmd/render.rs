@@ -48,7 +48,41 @@ pub struct Args {
     #[arg(long, value_name = "MM")]
     pixel_mm: Option<f64>,
     /// Field of view `x_min,x_max,z_min,z_max` in mm [default: the frames' extent, else
-    /// What a map's figure shows: title, colour style and range, colour-bar label with unit.
+    /// `rows`/`cols` from meta.json, else the data's bounding box].
+    #[arg(long, value_name = "X0,X1,Z0,Z1", value_delimiter = ',', allow_negative_numbers = true)]
+    fov_mm: Option<Vec<f64>>,
+    /// σ of the Gaussian per localization, in map pixels.
+    #[arg(long, default_value_t = 1.0)]
+    sigma_px: f64,
+    /// Track interpolation step, in map pixels (≤ 0.5 skips no pixel).
+    #[arg(long, default_value_t = 0.5)]
+    step_px: f64,
+    /// Power-law compression of density images (shown value ∝ density^gamma).
+    #[arg(long, default_value_t = 1.0 / 3.0)]
+    gamma: f32,
+    /// Upper end of the speed colour scale in mm/s [default: the map's maximum].
+    #[arg(long, value_name = "MM_S")]
+    speed_max: Option<f32>,
+    /// Frames per block when averaging frames.
+    #[arg(long, default_value_t = 256)]
+    block: usize,
+}
+
+fn geometry_and_meta(a: &Args) -> anyhow::Result<(Geometry, PathBuf, ulm_io::Meta)> {
+    let beside = a.frames.as_ref().or(a.locs.as_ref()).or(a.tracks.as_ref());
+    let meta_path = match (&a.input.meta, beside) {
+        (Some(m), _) => m.clone(),
+        (None, Some(p)) if p.is_dir() => p.join("meta.json"),
+        (None, Some(p)) => ulm_io::sidecar_path(p),
+        (None, None) => anyhow::bail!("nothing to render: give --locs, --tracks and/or --frames"),
+    };
+    let meta = ulm_io::read_meta(&meta_path)
+        .with_context(|| format!("reading {} (give the geometry with --meta)", meta_path.display()))?;
+    let g = meta.geometry(&meta_path)?;
+    Ok((g, meta_path, meta))
+}
+
+/// What a map's figure shows: title, colour style and range, colour-bar label with unit.
 struct Shown<'a> {
     title: &'a str,
     style: ImageStyle,
@@ -126,7 +160,8 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         let rgb = ulm_render::render_rgb(&map, &density_style, None);
         let name = format!("{p}loc_density");
         let range = ulm_render::value_range(&map, &density_style);
-        let shown = Shown { title: "localization density", style: density_style, range, unit_label: "localizations / pixel" };
+        let shown =
+            Shown { title: "localization density", style: density_style, range, unit_label: "localizations / pixel" };
         write_map(dir, &name, &map, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
     }
@@ -164,7 +199,8 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         let rgb = ulm_render::render_rgb(&up, &style, None);
         let name = format!("{p}temporal_mean");
         let range = ulm_render::value_range(&up, &style);
-        let shown = Shown { title: "temporal mean of the envelope", style, range, unit_label: "envelope (input units)" };
+        let shown =
+            Shown { title: "temporal mean of the envelope", style, range, unit_label: "envelope (input units)" };
         write_map(dir, &name, &up, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
     }

@@ -1,11 +1,11 @@
 //! `ulm simulate`: a synthetic ULM acquisition with ground truth.
 //!
 //! Writes into `--out DIR`: `iq.npy` (complex64 `[frames, z, x]`), `envelope.npy`
-//! (float32), `meta.json` (geometry keys, `n_frames`, `rows`, `cols` and the simulation
-//! parameters), `gt.csv` (the localization table of the ground truth: `frame, x_mm, z_mm,
-//! score, track_id, x_px, z_px, vx_mm_s, vz_mm_s`), `vessels.json`
-//! (the network), `gt_density.png` (ground-truth density on a λ/10 grid) and
-//! `config.json` (the full simulation config, reusable with `--config`).
+//! (float32), `meta.json` (geometry keys plus the simulation parameters, whose grid
+//! `ulm_io::Meta::grid_shape` reads), `gt.csv` (the ground truth as a localization
+//! table: `frame, x_mm, z_mm, score, track_id, x_px, z_px, vx_mm_s, vz_mm_s`),
+//! `vessels.json` (the network), `gt_density.png` (ground-truth density on a λ/10 grid)
+//! and `config.json` (the full simulation config, reusable with `--config`).
 
 use std::path::PathBuf;
 
@@ -172,9 +172,6 @@ fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
     let mut meta = ulm_io::Meta::from_geometry(g);
     meta.center_frequency_hz = Some(o.config.grid.center_frequency_hz);
     meta.speed_of_sound_m_s = Some(o.config.grid.speed_of_sound_m_s);
-    meta.n_frames = Some(sim.iq.n_frames());
-    meta.rows = Some(sim.iq.rows());
-    meta.cols = Some(sim.iq.cols());
     let sim_json = serde_json::json!({
         "preset": o.preset.map(|p| p.name()),
         "seed": o.seed,
