@@ -179,8 +179,9 @@ mod tests {
         // Same table as in memory, frame indices of the whole acquisition (50 = 6 × 8 + 2).
         assert_eq!(streamed, whole);
         assert_eq!(streamed.frame, (0..50).collect::<Vec<u32>>());
-        // Bubble of frame 45 at col 4.3 + 5: x = 0.93 mm.
-        assert!((streamed.x_mm[45] - 0.93).abs() < 2e-3, "{}", streamed.x_mm[45]);
+        // Bubble of frame 45 at col 4.3 + 5: x = 0.93 mm (radial symmetry on a σ = 1 px
+        // Gaussian is within 0.05 px, as in the crate example; measured 0.031 px).
+        assert!((streamed.x_mm[45] - 0.93).abs() < 5e-3, "{}", streamed.x_mm[45]);
     }
 
     #[test]

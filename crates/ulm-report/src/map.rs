@@ -71,14 +71,44 @@ impl MapFigure {
         let long = rows.max(cols) as f64;
         let scale = if long > self.max_side as f64 { self.max_side as f64 / long } else { (360.0 / long).max(1.0) };
         let (pw, ph) = ((cols as f64 * scale).round() as u32, (rows as f64 * scale).round() as u32);
-        let (left, bottom, top, margin) = (64u32, 46u32, 40u32, 12u32);
+        // Draw once to measure the room axes, caption and colour bar take, then again at
+        // the size that gives the map exactly `pw × ph` pixels (so map pixels stay square).
+        let (guess_w, guess_h) = (pw + 90 + if self.colorbar.is_some() { 120 } else { 0 }, ph + 100);
+        let (_, (xr, yr)) = self.draw(guess_w, guess_h)?;
+        let w = guess_w + pw - (xr.end - xr.start).max(1) as u32;
+        let h = guess_h + ph - (yr.end - yr.start).max(1) as u32;
+        let (mut rgb, plot_area) = self.draw(w, h)?;
+        // The map's pixels, nearest neighbour, into the plotting area.
+        let (xr, yr) = &plot_area;
+        let (aw, ah) = ((xr.end - xr.start).max(1) as f64, (yr.end - yr.start).max(1) as f64);
+        for py in yr.clone() {
+            let r = (((py - yr.start) as f64 + 0.5) / ah * rows as f64) as usize;
+            for px in xr.clone() {
+                let c = (((px - xr.start) as f64 + 0.5) / aw * cols as f64) as usize;
+                let (r, c) = (r.min(rows - 1), c.min(cols - 1));
+                let i = 3 * (py as usize * w as usize + px as usize);
+                for k in 0..3 {
+                    rgb[i + k] = self.image[[r, c, k]];
+                }
+            }
+        }
+        Ok(Figure { width: w, height: h, rgb, plot_area })
+    }
+}
+
+impl MapFigure {
+    /// Axes, caption and colour bar on a `w × h` canvas; returns the pixels and the
+    /// plotting area.
+    fn draw(&self, w: u32, h: u32) -> Result<(Vec<u8>, PixelArea), ReportError> {
+        let t = &self.title;
+        let [x_lo, x_hi, z_lo, z_hi] = self.extent_mm;
+        let (left, bottom, margin) = (64u32, 46u32, 12u32);
         let bar_w = if self.colorbar.is_some() { 120 } else { 0 };
-        let (w, h) = (margin + left + pw + margin + bar_w, top + ph + bottom + margin);
         let mut rgb = vec![255u8; w as usize * h as usize * 3];
-        let plot_area = {
+        let area = {
             let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| ReportError::draw(t, e))?;
-            let (main, side) = root.split_horizontally(w - bar_w);
+            let (main, side) = root.split_horizontally(w.saturating_sub(bar_w));
             let mut chart = ChartBuilder::on(&main)
                 .caption(t, (FAMILY, 18))
                 .margin(margin)
@@ -104,23 +134,12 @@ impl MapFigure {
             root.present().map_err(|e| ReportError::draw(t, e))?;
             (xr, yr)
         };
-        // The map's pixels, nearest neighbour, into the plotting area.
-        let (xr, yr) = &plot_area;
-        let (aw, ah) = ((xr.end - xr.start).max(1) as f64, (yr.end - yr.start).max(1) as f64);
-        for py in yr.clone() {
-            let r = (((py - yr.start) as f64 + 0.5) / ah * rows as f64) as usize;
-            for px in xr.clone() {
-                let c = (((px - xr.start) as f64 + 0.5) / aw * cols as f64) as usize;
-                let (r, c) = (r.min(rows - 1), c.min(cols - 1));
-                let i = 3 * (py as usize * w as usize + px as usize);
-                for k in 0..3 {
-                    rgb[i + k] = self.image[[r, c, k]];
-                }
-            }
-        }
-        Ok(Figure { width: w, height: h, rgb, plot_area })
+        Ok((rgb, area))
     }
 }
+
+/// Pixel columns and rows of a plotting area.
+type PixelArea = (std::ops::Range<i32>, std::ops::Range<i32>);
 
 /// The colour bar in `area`, its bar spanning the rows of the map (`top`, `bottom` margins).
 fn draw_colorbar<DB: DrawingBackend>(

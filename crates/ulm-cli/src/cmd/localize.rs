@@ -31,11 +31,6 @@ pub enum MethodArg {
 }
 
 impl MethodArg {
-    /// The name on the command line (e.g. `no-shift`).
-    pub fn name(self) -> String {
-        output::choice_name(&self)
-    }
-
     /// The library's method, with its parameters.
     fn method(self, upsample: usize, morph_level: f32) -> Method {
         match self {
