@@ -22,7 +22,7 @@ pub(crate) fn register_font() {
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// The figure's data or settings are unusable (e.g. no finite point to plot).
+    /// The figure's data or settings are unusable (e.g. an empty y range).
     #[error("figure `{figure}`: {message}")]
     Data {
         /// The figure's title.

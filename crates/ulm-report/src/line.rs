@@ -78,7 +78,8 @@ impl LinePlot {
         self
     }
 
-    /// Draws the plot.
+    /// Draws the plot. Non-finite points are left out; a curve with none left is drawn
+    /// as empty axes.
     pub fn render(&self) -> Result<Figure, ReportError> {
         register_font();
         let t = &self.title;
@@ -87,10 +88,10 @@ impl LinePlot {
         };
         let points: Vec<Vec<(f64, f64)>> = self.series.iter().map(finite).collect();
         let all = points.iter().flatten();
-        let (x_lo, x_hi) = all.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |b, p| (b.0.min(p.0), b.1.max(p.0)));
-        if x_lo > x_hi {
-            return Err(ReportError::data(t, "no finite point to plot"));
-        }
+        // The x axis spans every finite x (a curve that is all NaN still gets its axes).
+        let xs = self.series.iter().flat_map(|s| s.x.iter().copied()).filter(|x| x.is_finite());
+        let (x_lo, x_hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |b, x| (b.0.min(x), b.1.max(x)));
+        let (x_lo, x_hi) = if x_lo > x_hi { (0.0, 1.0) } else { (x_lo, x_hi) };
         let x_hi = if x_hi > x_lo { x_hi } else { x_lo + 1.0 };
         let (y_lo, y_hi) = match self.y_range {
             Some(r) => r,
@@ -197,8 +198,16 @@ mod tests {
     }
 
     #[test]
-    fn nothing_finite_is_an_error_naming_the_figure() {
-        let e = LinePlot::new("FRC", "f (1/mm)", "FRC").series("a", &[f64::NAN], &[1.0]).render().unwrap_err();
-        assert!(e.to_string().contains("FRC") && e.to_string().contains("no finite point"), "{e}");
+    fn all_nan_curve_gives_empty_axes_and_bad_range_names_the_figure() {
+        let x = [0.0, 1.0, 2.0];
+        let fig = LinePlot::new("FRC", "f (1/mm)", "FRC").series("frc", &x, &[f64::NAN; 3]).render().unwrap();
+        let (xr, yr) = fig.plot_area.clone();
+        let orange = (xr.start as u32 + 2..xr.end as u32 - 2)
+            .flat_map(|x| (yr.start as u32 + 2..yr.end as u32 - 2).map(move |y| (x, y)))
+            .filter(|&(x, y)| fig.pixel(x, y) == [230, 159, 0])
+            .count();
+        assert_eq!(orange, 0, "no curve drawn");
+        let e = LinePlot::new("FRC", "f", "FRC").series("a", &x, &x).y_range(1.0, 1.0).render().unwrap_err();
+        assert!(e.to_string().contains("FRC") && e.to_string().contains("invalid y range"), "{e}");
     }
 }
