@@ -1,10 +1,12 @@
 //! `ulm`: Ultrasound Localization Microscopy from frame stacks to super-resolved maps.
 //!
-//! Thin glue over the library crates: one file per subcommand in `cmd/`. Exit codes:
-//! 0 success, 1 a failure the user can fix (bad input, bad option), 2 internal error.
-//! A closed output pipe (`ulm info … | head`) is not an error.
+//! Thin glue over the library crates: one file per subcommand in `cmd/`, each parsing
+//! raw options into the library's validated config. The output rules (stdout for
+//! results, one summary line on stderr, the run config beside the outputs, exit codes
+//! 0 / 1 / 2, a closed pipe is not an error) live in `output.rs`.
 
 mod cmd;
+mod output;
 mod progress;
 
 use std::process::ExitCode;
@@ -88,18 +90,16 @@ fn main() -> ExitCode {
     let result = std::panic::catch_unwind(|| dispatch(cli.command, &ctx));
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            let code = output::exit_code(&e);
+            if code != 0 {
+                output::eprint_line(&format!("error: {e:#}"));
+            }
+            ExitCode::from(code)
         }
         Err(_) => {
-            eprintln!("internal error: ulm panicked (this is a bug; please report it with the command line)");
+            output::eprint_line("internal error: ulm panicked (this is a bug; please report it with the command line)");
             ExitCode::from(2)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().filter_map(|c| c.downcast_ref::<std::io::Error>()).any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }

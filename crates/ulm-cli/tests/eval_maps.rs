@@ -38,7 +38,7 @@ fn dice_of_two_maps() {
     assert_eq!(v["dice"]["score"]["dice"], 2.0 * 2.0 / 10.0);
     // Above 0.6: pred keeps row 1 (3 px), GT row 1 (3 px), 2 in common.
     let out = ulm()
-        .args(["-q", "eval", "--dice-rule", "above:0.6", "--map"])
+        .args(["-q", "eval", "--dice-rule", "above", "--dice-level", "0.6", "--map"])
         .arg(d.join("pred.npy"))
         .arg("--gt-map")
         .arg(d.join("gt.npy"))
@@ -55,6 +55,15 @@ fn dice_of_two_maps() {
         .assert()
         .code(1)
         .stderr(contains("--dice-rule"));
+    // A rule with a level needs the level.
+    ulm()
+        .args(["eval", "--dice-rule", "frac", "--map"])
+        .arg(d.join("pred.npy"))
+        .arg("--gt-map")
+        .arg(d.join("gt.npy"))
+        .assert()
+        .code(1)
+        .stderr(contains("--dice-level"));
 }
 
 #[test]

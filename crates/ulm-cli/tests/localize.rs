@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt as _;
 use predicates::str::contains;
 
 fn simulate(dir: &Path, preset: &str) {
@@ -52,7 +53,9 @@ fn bad_options_and_inputs_fail_cleanly() {
     let run = |extra: &[&str]| {
         Command::cargo_bin("ulm").unwrap().args(["-q", "localize"]).arg(&iq).arg("--out").arg(&out).args(extra).assert()
     };
-    run(&["--method", "magic"]).code(1).stderr(contains("unknown method `magic`"));
+    run(&["--method", "magic"])
+        .code(1)
+        .stderr(contains("invalid value 'magic' for '--method").and(contains("no-shift")));
     run(&["--patch", "4"]).code(1).stderr(contains("patch must be odd"));
     Command::cargo_bin("ulm")
         .unwrap()

@@ -48,7 +48,7 @@ fn writes_every_output_in_its_format() {
     assert_eq!(sim["config"]["bubbles"]["per_frame"], 8.0);
 
     let text = std::fs::read_to_string(out.join("gt.csv")).unwrap();
-    assert!(text.starts_with("frame,track_id,x_mm,z_mm,x_px,z_px,vx_mm_s,vz_mm_s"), "{}", &text[..80]);
+    assert!(text.starts_with("frame,x_mm,z_mm,score,track_id,x_px,z_px,vx_mm_s,vz_mm_s\n"), "{}", &text[..80]);
     let gt = ulm_io::read_localizations(&out.join("gt.csv")).unwrap();
     assert!(gt.len() > 6, "{} rows", gt.len());
     // x_px / z_px agree with x_mm / z_mm under the pixel-centre convention.

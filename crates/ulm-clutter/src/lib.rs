@@ -3,7 +3,10 @@
 //! Butterworth band-pass.
 //!
 //! Long acquisitions are processed in blocks of frames ([`SvdConfig::block_frames`]), each
-//! with its own SVD, so memory stays bounded by the block size.
+//! with its own SVD, so memory stays bounded by the block size. The streaming core is
+//! [`svd_filter_blocks`], an iterator over the filtered blocks of a
+//! [`FrameSource`](ulm_core::FrameSource); [`svd_filter_source`] drives it into a sink
+//! (e.g. a streaming `.npy` writer) and [`svd_filter`] into a stack in memory.
 //!
 //! ```
 //! use ndarray::Array3;
@@ -30,13 +33,15 @@
 //! ```
 
 pub mod bandpass;
+mod stream;
 pub mod svd;
 
-use ndarray::{Array3, s};
+use ndarray::Array3;
 use num_complex::Complex32;
 use ulm_core::{FrameData, FrameStack, Progress};
 
 pub use bandpass::{BandPassConfig, bandpass};
+pub use stream::{FilteredBlock, SvdBlocks, svd_filter_blocks, svd_filter_source};
 pub use svd::{BlockReport, Cutoff, SvdBasis, SvdConfig, auto_low_cutoff, block_ranges, svd_filter_block};
 
 /// Errors of this crate.
@@ -48,6 +53,9 @@ pub enum ClutterError {
     /// The eigendecomposition failed.
     #[error("SVD failed: {0}")]
     Numerical(String),
+    /// Reading a block of frames from the source failed (first frame of the block).
+    #[error("reading frames {0}..: {1}")]
+    Read(usize, ulm_core::Error),
 }
 
 /// SVD-filters a whole stack block by block. Complex input stays complex; real input is
@@ -58,26 +66,12 @@ pub fn svd_filter(
     cfg: &SvdConfig,
     progress: &dyn Progress,
 ) -> Result<(FrameStack, Vec<BlockReport>), ClutterError> {
-    if cfg.block_frames < 2 {
-        return Err(ClutterError::Config(format!("block_frames must be >= 2, got {}", cfg.block_frames)));
-    }
     let [nf, rows, cols] = stack.shape();
-    let ranges = block_ranges(nf, cfg.block_frames);
-    progress.set_total(nf as u64);
     let mut out = Array3::<Complex32>::zeros((nf, rows, cols));
-    let mut reports = Vec::with_capacity(ranges.len());
-    for (i, r) in ranges.iter().enumerate() {
-        progress.set_message(&format!("SVD block {}/{}", i + 1, ranges.len()));
-        let block = match stack.data() {
-            FrameData::Complex(a) => a.slice(s![r.clone(), .., ..]).to_owned(),
-            FrameData::Real(a) => a.slice(s![r.clone(), .., ..]).mapv(|v| Complex32::new(v, 0.0)),
-        };
-        let (y, rep) = svd_filter_block(block.view(), cfg.cutoff, r.start)?;
-        out.slice_mut(s![r.clone(), .., ..]).assign(&y);
-        reports.push(rep);
-        progress.inc(r.len() as u64);
-    }
-    progress.finish();
+    let reports = svd_filter_source::<ClutterError>(&mut stream::StackSource(stack), cfg, progress, |b| {
+        stream::assign(&mut out, b);
+        Ok(())
+    })?;
     let g = *stack.geometry();
     let data = if stack.is_complex() { FrameData::Complex(out) } else { FrameData::Real(out.mapv(|c| c.re)) };
     Ok((FrameStack::new(data, g).expect("geometry already valid"), reports))

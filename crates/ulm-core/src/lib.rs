@@ -9,6 +9,7 @@
 //!   block so long acquisitions run in bounded memory.
 //! * [`Localizations`] — the localization table (`frame, x_mm, z_mm, score`, optional box
 //!   size, extra columns kept verbatim).
+//! * [`Localizer`] — the interface of every localization method, returning [`Detection`]s.
 //! * [`Tracks`] — linked localizations with velocities in mm/s.
 //! * [`Progress`] — how library code reports progress without printing.
 //!
@@ -33,6 +34,7 @@ mod error;
 mod frames;
 mod geometry;
 mod localizations;
+mod localizer;
 mod progress;
 mod tracks;
 
@@ -40,6 +42,7 @@ pub use error::{Error, Result};
 pub use frames::{FrameData, FrameSource, FrameStack, InMemorySource};
 pub use geometry::Geometry;
 pub use localizations::{ExtraColumn, Localizations};
+pub use localizer::{Detection, Localizer};
 pub use num_complex::Complex32;
 pub use progress::{NoProgress, Progress};
 pub use tracks::{Track, TrackPoint, Tracks};

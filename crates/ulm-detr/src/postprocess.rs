@@ -6,11 +6,12 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
-use ulm_core::{Geometry, Localizations};
+use ulm_core::{Detection, Geometry, Localizations};
 
-/// One detected object, in normalised image coordinates.
+/// One query's predicted box and score, in normalised image coordinates (the network's
+/// output before it becomes a [`Detection`] in mm with [`QueryBox::to_detection`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
+pub struct QueryBox {
     /// Confidence in `[0, 1]`.
     pub score: f32,
     /// Class index (0 = microbubble).
@@ -25,6 +26,19 @@ pub struct Detection {
     pub h: f32,
 }
 
+impl QueryBox {
+    /// The [`Detection`] in mm (centre and box size) of this box on frame `frame`, an
+    /// image of `height × width` pixels whose pixel grid is `geometry`.
+    pub fn to_detection(&self, frame: u32, height: usize, width: usize, geometry: &Geometry) -> Detection {
+        let col = f64::from(self.cx) * width as f64 - 0.5;
+        let row = f64::from(self.cy) * height as f64 - 0.5;
+        let (x_mm, z_mm) = geometry.px_to_mm(col, row);
+        let w_mm = f64::from(self.w) * width as f64 * geometry.pixel_size_x_mm;
+        let h_mm = f64::from(self.h) * height as f64 * geometry.pixel_size_z_mm;
+        Detection { frame, x_mm, z_mm, score: self.score, size_mm: Some((w_mm, h_mm)) }
+    }
+}
+
 fn host(t: Tensor<3>) -> (Vec<f32>, [usize; 3]) {
     let dims = t.dims();
     let v = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
@@ -36,7 +50,7 @@ fn host(t: Tensor<3>) -> (Vec<f32>, [usize; 3]) {
 ///
 /// # Shapes
 /// - `logits`: `[b, q, classes]`, `boxes`: `[b, q, 4]`; returns `b` lists
-pub fn detections_sigmoid(logits: Tensor<3>, boxes: Tensor<3>, top_k: usize, threshold: f32) -> Vec<Vec<Detection>> {
+pub fn detections_sigmoid(logits: Tensor<3>, boxes: Tensor<3>, top_k: usize, threshold: f32) -> Vec<Vec<QueryBox>> {
     let (prob, [b, q, c]) = host(sigmoid(logits));
     let (boxes, _) = host(boxes);
     (0..b)
@@ -51,7 +65,7 @@ pub fn detections_sigmoid(logits: Tensor<3>, boxes: Tensor<3>, top_k: usize, thr
                 .map(|i| {
                     let (qi, class) = (i / c, i % c);
                     let bx = &boxes[(bi * q + qi) * 4..(bi * q + qi + 1) * 4];
-                    Detection { score: scores[i], class, cx: bx[0], cy: bx[1], w: bx[2], h: bx[3] }
+                    QueryBox { score: scores[i], class, cx: bx[0], cy: bx[1], w: bx[2], h: bx[3] }
                 })
                 .collect()
         })
@@ -63,17 +77,17 @@ pub fn detections_sigmoid(logits: Tensor<3>, boxes: Tensor<3>, top_k: usize, thr
 ///
 /// # Shapes
 /// - `logits`: `[b, q, classes + 1]`, `boxes`: `[b, q, 4]`; returns `b` lists
-pub fn detections_softmax(logits: Tensor<3>, boxes: Tensor<3>, threshold: f32) -> Vec<Vec<Detection>> {
+pub fn detections_softmax(logits: Tensor<3>, boxes: Tensor<3>, threshold: f32) -> Vec<Vec<QueryBox>> {
     let (prob, [b, q, c1]) = host(softmax(logits, 2));
     let (boxes, _) = host(boxes);
     (0..b)
         .map(|bi| {
-            let mut dets: Vec<Detection> = (0..q)
+            let mut dets: Vec<QueryBox> = (0..q)
                 .filter_map(|qi| {
                     let p = &prob[(bi * q + qi) * c1..(bi * q + qi + 1) * c1 - 1];
                     let (class, &score) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
                     let bx = &boxes[(bi * q + qi) * 4..(bi * q + qi + 1) * 4];
-                    (score >= threshold).then_some(Detection { score, class, cx: bx[0], cy: bx[1], w: bx[2], h: bx[3] })
+                    (score >= threshold).then_some(QueryBox { score, class, cx: bx[0], cy: bx[1], w: bx[2], h: bx[3] })
                 })
                 .collect();
             dets.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -88,27 +102,22 @@ pub fn detections_softmax(logits: Tensor<3>, boxes: Tensor<3>, threshold: f32) -
 /// # Panics
 /// If `frames` and `detections` differ in length.
 pub fn to_localizations(
-    detections: &[Vec<Detection>],
+    detections: &[Vec<QueryBox>],
     frames: &[u32],
     height: usize,
     width: usize,
     geometry: &Geometry,
 ) -> Localizations {
     assert_eq!(detections.len(), frames.len(), "one frame number per image");
-    let mut loc = Localizations::new();
-    let (mut w_mm, mut h_mm) = (Vec::new(), Vec::new());
-    for (dets, &frame) in detections.iter().zip(frames) {
-        for d in dets {
-            let col = f64::from(d.cx) * width as f64 - 0.5;
-            let row = f64::from(d.cy) * height as f64 - 0.5;
-            let (x, z) = geometry.px_to_mm(col, row);
-            loc.push(frame, x, z, d.score);
-            w_mm.push(f64::from(d.w) * width as f64 * geometry.pixel_size_x_mm);
-            h_mm.push(f64::from(d.h) * height as f64 * geometry.pixel_size_z_mm);
-        }
-    }
-    loc.w_mm = Some(w_mm);
-    loc.h_mm = Some(h_mm);
+    let dets: Vec<Detection> = detections
+        .iter()
+        .zip(frames)
+        .flat_map(|(dets, &frame)| dets.iter().map(move |d| d.to_detection(frame, height, width, geometry)))
+        .collect();
+    let mut loc = Localizations::from_detections(&dets);
+    // An empty table still carries the box columns, as detectors always predict boxes.
+    loc.w_mm.get_or_insert_with(Vec::new);
+    loc.h_mm.get_or_insert_with(Vec::new);
     loc
 }
 

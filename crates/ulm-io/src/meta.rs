@@ -7,8 +7,10 @@ use crate::{Error, Result, atomic_write_bytes};
 
 /// The `meta.json` sidecar of an acquisition. Keys (all SI-with-mm units in their names):
 /// `frame_rate_hz`, `pixel_size_x_mm`, `pixel_size_z_mm`, `x0_mm`, `z0_mm`, and either
-/// `wavelength_mm` or both `center_frequency_hz` and `speed_of_sound_m_s`. Other keys
-/// (e.g. simulation parameters) are kept in [`Meta::extra`]; readers ignore them.
+/// `wavelength_mm` or both `center_frequency_hz` and `speed_of_sound_m_s`. Optional
+/// `n_frames`, `rows`, `cols` describe the stack (checked against the frames when
+/// present). Other keys (e.g. simulation parameters) are kept in [`Meta::extra`];
+/// readers ignore them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
     /// Frame rate in Hz.
@@ -35,6 +37,15 @@ pub struct Meta {
     /// Speed of sound in m/s (used when `wavelength_mm` is absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_of_sound_m_s: Option<f64>,
+    /// Number of frames of the acquisition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_frames: Option<usize>,
+    /// Image rows (depth pixels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    /// Image columns (lateral pixels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cols: Option<usize>,
     /// Every other key, kept as it was.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -52,6 +63,22 @@ impl Meta {
             wavelength_mm: Some(g.wavelength_mm),
             ..Self::default()
         }
+    }
+
+    /// The image grid `(rows, cols)`: the `rows`/`cols` keys, else the grid of the
+    /// simulation config that `ulm simulate` stores (`simulation.config.grid`).
+    pub fn grid_shape(&self) -> Option<(usize, usize)> {
+        if let (Some(r), Some(c)) = (self.rows, self.cols) {
+            return Some((r, c));
+        }
+        let grid = self.extra.get("simulation")?.get("config")?.get("grid")?;
+        let get = |k: &str| grid.get(k)?.as_u64().and_then(|n| usize::try_from(n).ok());
+        Some((self.rows.or_else(|| get("rows"))?, self.cols.or_else(|| get("cols"))?))
+    }
+
+    /// Image rows: the `rows` key, else as [`Meta::grid_shape`].
+    pub fn grid_rows(&self) -> Option<usize> {
+        self.rows.or_else(|| self.grid_shape().map(|(r, _)| r))
     }
 
     /// The geometry this sidecar describes; `path` names the file in errors.
@@ -136,5 +163,19 @@ mod tests {
         m2.frame_rate_hz = None;
         let e = m2.geometry(p).unwrap_err().to_string();
         assert!(e.contains("x/meta.json") && e.contains("frame_rate_hz"), "{e}");
+    }
+
+    #[test]
+    fn grid_shape_from_keys_or_simulation_config() {
+        let m: Meta = serde_json::from_str(r#"{"rows": 40, "cols": 30, "n_frames": 7}"#).unwrap();
+        assert_eq!((m.grid_shape(), m.grid_rows(), m.n_frames), (Some((40, 30)), Some(40), Some(7)));
+        assert!(m.extra.is_empty());
+        let old: Meta =
+            serde_json::from_str(r#"{"simulation": {"config": {"grid": {"rows": 256, "cols": 208}}}}"#).unwrap();
+        assert_eq!(old.grid_shape(), Some((256, 208)));
+        let rows_only: Meta = serde_json::from_str(r#"{"rows": 12}"#).unwrap();
+        assert_eq!((rows_only.grid_shape(), rows_only.grid_rows()), (None, Some(12)));
+        let e = serde_json::from_str::<Meta>(r#"{"rows": -3}"#).unwrap_err().to_string();
+        assert!(e.contains("invalid value"), "{e}");
     }
 }

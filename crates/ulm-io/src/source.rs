@@ -97,12 +97,13 @@ pub fn find_geometry(info: &FrameInfo, opts: &ReadOptions) -> Result<Option<(Pat
     }
     let meta = read_meta(&mp)?;
     let g = meta.geometry(&mp)?;
-    for (key, want) in [("n_frames", info.shape[0]), ("rows", info.shape[1]), ("cols", info.shape[2])] {
-        if let Some(v) = meta.extra.get(key) {
-            let ok = v.as_u64().is_some_and(|n| n as usize == want);
-            if !ok {
-                return Err(Error::format(&mp, format!("`{key}` is {v} but {} has {want} {key}", info.path.display())));
-            }
+    for (key, have, want) in [
+        ("n_frames", meta.n_frames, info.shape[0]),
+        ("rows", meta.rows, info.shape[1]),
+        ("cols", meta.cols, info.shape[2]),
+    ] {
+        if let Some(v) = have.filter(|&v| v != want) {
+            return Err(Error::format(&mp, format!("`{key}` is {v} but {} has {want} {key}", info.path.display())));
         }
     }
     Ok(Some((mp, g)))

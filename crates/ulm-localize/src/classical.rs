@@ -114,12 +114,12 @@ impl Localizer for ClassicalLocalizer {
         self.cfg.method.name()
     }
 
-    fn localize_frame(&self, frame: ArrayView2<'_, f32>, _frame_index: u32, geometry: &Geometry) -> Vec<Detection> {
+    fn localize_frame(&self, frame: ArrayView2<'_, f32>, frame_index: u32, geometry: &Geometry) -> Vec<Detection> {
         self.localize_px(frame)
             .into_iter()
             .map(|(col, row, score)| {
                 let (x_mm, z_mm) = geometry.px_to_mm(col, row);
-                Detection { x_mm, z_mm, score }
+                Detection::new(frame_index, x_mm, z_mm, score)
             })
             .collect()
     }

@@ -1,8 +1,12 @@
 //! Classical microbubble localizers: the baselines that learned localizers are compared
 //! against.
 //!
-//! A [`Localizer`] turns one envelope frame into bubble positions in mm; [`localize`] runs
-//! one over a whole [`FrameStack`] in parallel (rayon) and returns the localization table.
+//! A [`Localizer`] (the interface every method implements, from `ulm-core`) turns
+//! envelope frames into [`Detection`]s in mm. The streaming core is
+//! [`localize_blocks`]: an iterator that reads a [`FrameSource`] one block of frames at
+//! a time and localizes each block (memory bounded by one block, whatever the length of
+//! the acquisition); [`localize_source`] collects it into the localization table, and
+//! [`localize`] does the same for a [`FrameStack`] already in memory.
 //! [`ClassicalLocalizer`] detects candidates ([`detect`]: regional maxima, threshold,
 //! top-N, separation, border margin, PALA's crowded-patch rejection) and refines each with
 //! a sub-pixel [`Method`]: `no-shift`, `centroid`, `gaussian` (Levenberg–Marquardt),
@@ -31,14 +35,13 @@
 mod classical;
 pub mod detect;
 pub mod estimators;
-
-use ndarray::{ArrayView2, Axis};
-use rayon::prelude::*;
-use ulm_core::{FrameData, FrameStack, Geometry, Localizations, Progress};
+mod stream;
 
 pub use classical::{ClassicalConfig, ClassicalLocalizer};
 pub use detect::DetectConfig;
 pub use estimators::Method;
+pub use stream::{LocalizeBlocks, LocalizedBlock, localize, localize_blocks, localize_source};
+pub use ulm_core::{Detection, Localizer};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -46,60 +49,12 @@ pub enum LocalizeError {
     /// A setting is out of range.
     #[error("invalid localizer setting: {0}")]
     Config(String),
-}
-
-/// One localized bubble.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
-    /// Lateral position, mm.
-    pub x_mm: f64,
-    /// Depth, mm.
-    pub z_mm: f64,
-    /// Confidence or intensity (for classical localizers: envelope at the candidate pixel).
-    pub score: f32,
-}
-
-/// Anything that localizes bubbles in one envelope frame.
-pub trait Localizer: Sync {
-    /// Short name (e.g. `radial`), written into configs and reports.
-    fn name(&self) -> &str;
-
-    /// Bubbles in `frame` (`[rows = z, cols = x]`, envelope), positions in mm.
-    fn localize_frame(&self, frame: ArrayView2<'_, f32>, frame_index: u32, geometry: &Geometry) -> Vec<Detection>;
-}
-
-/// Runs `localizer` on every frame of `stack` (complex frames are localized on their
-/// envelope), in parallel over frames. Rows come out sorted by frame.
-pub fn localize(stack: &FrameStack, localizer: &dyn Localizer, progress: &dyn Progress) -> Localizations {
-    progress.set_total(stack.n_frames() as u64);
-    let out = localize_block(stack, localizer, progress);
-    progress.finish();
-    out
-}
-
-/// [`localize`] for one block of a longer acquisition: frame indices start at 0 within
-/// the block, and `progress` is only advanced (one step per frame), never reset.
-pub fn localize_block(stack: &FrameStack, localizer: &dyn Localizer, progress: &dyn Progress) -> Localizations {
-    let g = *stack.geometry();
-    let per_frame: Vec<Vec<Detection>> = (0..stack.n_frames())
-        .into_par_iter()
-        .map(|f| {
-            let d = match stack.data() {
-                FrameData::Real(a) => localizer.localize_frame(a.index_axis(Axis(0), f), f as u32, &g),
-                FrameData::Complex(a) => {
-                    let env = a.index_axis(Axis(0), f).mapv(|c| c.norm());
-                    localizer.localize_frame(env.view(), f as u32, &g)
-                }
-            };
-            progress.inc(1);
-            d
-        })
-        .collect();
-    let mut out = Localizations::with_capacity(per_frame.iter().map(Vec::len).sum());
-    for (f, dets) in per_frame.into_iter().enumerate() {
-        for d in dets {
-            out.push(f as u32, d.x_mm, d.z_mm, d.score);
-        }
-    }
-    out
+    /// Reading frames from the source failed.
+    #[error("reading frames {start}..: {source}")]
+    Read {
+        /// First frame of the block that failed.
+        start: usize,
+        /// The source's error.
+        source: ulm_core::Error,
+    },
 }

@@ -65,6 +65,46 @@ impl MapGrid {
         Ok(Self { geometry, rows: rows as usize, cols: cols as usize })
     }
 
+    /// The super-resolved grid over the bounding box of `points` (`(x_mm, z_mm)`), grown
+    /// by `margin_mm` on every side and widened to whole pixels of the acquisition grid
+    /// `base`, with square pixels of `pixel_mm`: the field of view of the data when no
+    /// frames say what it is. Non-finite points are skipped; no finite point is an error.
+    pub fn bounding(
+        points: impl IntoIterator<Item = (f64, f64)>,
+        base: &Geometry,
+        pixel_mm: f64,
+        margin_mm: f64,
+    ) -> Result<Self, RenderError> {
+        let (x_lo, x_hi, z_lo, z_hi) = points
+            .into_iter()
+            .filter(|(x, z)| x.is_finite() && z.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |b, (x, z)| {
+                (b.0.min(x), b.1.max(x), b.2.min(z), b.3.max(z))
+            });
+        if x_lo > x_hi {
+            return Err(RenderError::Grid("no positions to bound (empty or non-finite)".into()));
+        }
+        if !(margin_mm.is_finite() && margin_mm >= 0.0) {
+            return Err(RenderError::Config(format!("margin must be >= 0 mm, got {margin_mm}")));
+        }
+        let (c_lo, r_lo) = base.mm_to_px(x_lo - margin_mm, z_lo - margin_mm);
+        let (c_hi, r_hi) = base.mm_to_px(x_hi + margin_mm, z_hi + margin_mm);
+        let (c0, r0) = (c_lo.round(), r_lo.round());
+        let corner = Geometry::new(
+            base.pixel_size_x_mm,
+            base.pixel_size_z_mm,
+            base.col_to_x_mm(c0),
+            base.row_to_z_mm(r0),
+            base.wavelength_mm,
+            base.frame_rate_hz,
+        )?;
+        let count = |hi: f64, lo: f64| {
+            let n = hi.round() - lo + 1.0;
+            if n <= MAX_PIXELS as f64 { Ok(n as usize) } else { Err(RenderError::Grid(format!("{n} pixels wide"))) }
+        };
+        Self::super_resolved(&corner, count(r_hi, r0)?, count(c_hi, c0)?, pixel_mm)
+    }
+
     /// Fractional `(col, row)` of a position in mm.
     #[inline]
     pub fn px(&self, x_mm: f64, z_mm: f64) -> (f64, f64) {
@@ -99,5 +139,23 @@ mod tests {
         assert_eq!(m.index(-0.6, 0.0), None);
         assert_eq!(m.index(149.4, 99.4), Some(100 * 150 - 1));
         assert!(MapGrid::super_resolved(&g, 20, 30, 0.0).is_err());
+    }
+
+    #[test]
+    fn bounding_covers_whole_acquisition_pixels() {
+        // 0.1 mm pixels with centres at x = 0.0, 0.1, … and z = 1.0, 1.1, …
+        let g = Geometry::new(0.1, 0.1, 0.0, 1.0, 0.2, 500.0).unwrap();
+        // x 0.23 … 0.51 → cols 2.3 … 5.1 → pixels 2..=5 (4 wide, x edges 0.15 … 0.55);
+        // z 1.04 … 1.26 → rows 0.4 … 2.6 → pixels 0..=3 (4 deep, z edges 0.95 … 1.35).
+        let pts = [(0.23, 1.26), (0.51, 1.04), (f64::NAN, 0.0)];
+        let m = MapGrid::bounding(pts, &g, 0.02, 0.0).unwrap();
+        assert_eq!((m.rows, m.cols), (20, 20));
+        assert!((m.geometry.x0_mm - 0.16).abs() < 1e-12, "{}", m.geometry.x0_mm);
+        assert!((m.geometry.z0_mm - 0.96).abs() < 1e-12, "{}", m.geometry.z0_mm);
+        // A 0.06 mm margin reaches cols 1.7 … 5.7 → pixels 2..=6 and rows −0.2 … 3.2 → 0..=3.
+        let m = MapGrid::bounding(pts, &g, 0.02, 0.06).unwrap();
+        assert_eq!((m.rows, m.cols), (20, 25));
+        assert!(MapGrid::bounding([(f64::NAN, 1.0)], &g, 0.02, 0.0).is_err());
+        assert!(MapGrid::bounding(pts, &g, 0.02, -1.0).is_err());
     }
 }

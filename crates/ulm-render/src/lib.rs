@@ -8,8 +8,8 @@
 //!   pixel (the paper's Fig. 3 maps, PALA's): density, mean speed (mm/s) and signed axial
 //!   direction.
 //! * [`temporal_mean`] + [`resample_bilinear`] — the temporal-mean baseline.
-//! * [`render_rgb`], [`render_direction_rgb`] — pictures with power-law compression,
-//!   perceptual colormaps, a 1 mm scale bar and a labelled colour bar.
+//! * [`render_rgb`], [`render_direction_rgb`] — map pixels with power-law compression
+//!   and perceptual colormaps (`ulm-report` draws them with mm axes and a colour bar).
 //!
 //! ```
 //! use ulm_core::{Geometry, Localizations};

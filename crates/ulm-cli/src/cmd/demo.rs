@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::Context;
+use super::localize::MethodArg;
+use super::simulate::PresetArg;
+use crate::output::choice_name;
 
 /// Options of `ulm demo`.
 #[derive(Debug, clap::Args)]
@@ -16,25 +19,23 @@ pub struct Args {
     /// Output folder (created; existing files in it are replaced).
     #[arg(short, long, value_name = "DIR", default_value = "out/demo")]
     out: PathBuf,
-    /// Simulation preset: sparse, dense, tissue (clutter on; the demo SVD-filters it) or deep.
-    #[arg(long, default_value = "sparse")]
-    preset: String,
+    /// Simulation preset (`tissue` has clutter: the demo SVD-filters it).
+    #[arg(long, value_enum, default_value_t = PresetArg::Sparse)]
+    preset: PresetArg,
     /// Number of frames to simulate.
     #[arg(long, default_value_t = 1000)]
     frames: usize,
     /// Random seed (the whole demo is deterministic given it).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Classical localization method: no-shift, centroid, gaussian, radial, interp or morph.
-    #[arg(long, default_value = "radial")]
-    method: String,
+    /// Localization method.
+    #[arg(long, value_enum, default_value_t = MethodArg::Radial)]
+    method: MethodArg,
 }
 
 /// Runs one `ulm` subcommand from its words, echoing the command line.
 fn step(n: usize, total: usize, words: &[String], ctx: &Context) -> anyhow::Result<()> {
-    if !ctx.quiet {
-        eprintln!("[{n}/{total}] ulm {}", words.join(" "));
-    }
+    ctx.summary(format_args!("[{n}/{total}] ulm {}", words.join(" ")));
     let mut argv = vec!["ulm".to_string()];
     if ctx.quiet {
         argv.push("-q".into());
@@ -60,7 +61,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     let locs = out.join("locs.csv");
     let tracks = out.join("tracks.csv");
     let maps = out.join("maps");
-    let filter = a.preset == "tissue";
+    let filter = a.preset == PresetArg::Tissue;
     let total = if filter { 8 } else { 7 };
     let mut n = 0;
     let mut next = |words: Vec<String>| {
@@ -70,10 +71,18 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
     next(
-        w(&["simulate", "--preset", &a.preset, "--frames", &a.frames.to_string(), "--seed", &a.seed.to_string()])
-            .into_iter()
-            .chain(["--out".into(), s(&sim)])
-            .collect(),
+        w(&[
+            "simulate",
+            "--preset",
+            &choice_name(&a.preset),
+            "--frames",
+            &a.frames.to_string(),
+            "--seed",
+            &a.seed.to_string(),
+        ])
+        .into_iter()
+        .chain(["--out".into(), s(&sim)])
+        .collect(),
     )?;
     let frames = if filter {
         let f = out.join("filtered").join("iq.npy");
@@ -86,7 +95,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         "localize".into(),
         s(&frames),
         "--method".into(),
-        a.method.clone(),
+        choice_name(&a.method),
         "--meta".into(),
         s(&meta),
         "--out".into(),
@@ -145,16 +154,14 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         "--maps-json".into(),
         s(&maps.join("map_eval.json")),
     ])?;
-    if !ctx.quiet {
-        eprintln!(
-            "demo done: simulation in {}, localizations {}, tracks {}, maps (PNG + .npy) in {}, metrics in {} and {}",
-            sim.display(),
-            locs.display(),
-            tracks.display(),
-            maps.display(),
-            out.join("eval.json").display(),
-            maps.join("map_eval.json").display()
-        );
-    }
+    ctx.summary(format_args!(
+        "demo done: simulation in {}, localizations {}, tracks {}, maps (PNG + .npy) in {}, metrics in {} and {}",
+        sim.display(),
+        locs.display(),
+        tracks.display(),
+        maps.display(),
+        out.join("eval.json").display(),
+        maps.join("map_eval.json").display()
+    ));
     Ok(())
 }

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use ulm_eval::metrics::{EvalConfig, evaluate};
 
 use super::Context;
+use crate::output;
 
 /// Options of `ulm eval`.
 #[derive(Debug, clap::Args)]
@@ -47,14 +48,6 @@ struct LocArgs {
     json: Option<PathBuf>,
 }
 
-/// Image rows from the sidecar: a `rows` key, or the simulator's `simulation.config.grid.rows`.
-fn rows_from_meta(meta: &ulm_io::Meta) -> Option<u64> {
-    meta.extra
-        .get("rows")
-        .and_then(|v| v.as_u64())
-        .or_else(|| meta.extra.get("simulation")?.get("config")?.get("grid")?.get("rows")?.as_u64())
-}
-
 /// Runs `ulm eval`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     if args.maps.requested() {
@@ -75,26 +68,25 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     if !(gate_mm.is_finite() && gate_mm > 0.0) {
         anyhow::bail!("the pairing gate must be > 0, got {gate_mm} mm");
     }
-    let depth_range_mm = rows_from_meta(&meta).map(|rows| {
+    let depth_range_mm = meta.grid_rows().map(|rows| {
         let half = g.pixel_size_z_mm / 2.0;
         (g.z0_mm - half, g.row_to_z_mm(rows as f64 - 1.0) + half)
     });
     let cfg = EvalConfig { gate_mm, wavelength_mm: g.wavelength_mm, n_bands: args.bands, depth_range_mm };
     let report = evaluate(&pred, &gt, &cfg)
         .with_context(|| format!("evaluating {} against {}", pred_path.display(), gt_path.display()))?;
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(report.to_table().as_bytes())?;
-    stdout.flush()?;
+    // The JSON report is a result file: written before the table, so that a reader that
+    // closes stdout early (`| head -1`) still gets it.
     if let Some(j) = &args.json {
         let value = serde_json::json!({
             "pred": pred_path,
             "gt": gt_path,
             "meta": meta_path,
+            "config": cfg,
             "report": report,
         });
-        ulm_io::atomic_write_bytes(j, (serde_json::to_string_pretty(&value)? + "\n").as_bytes())
-            .with_context(|| format!("writing {}", j.display()))?;
+        output::write_run_config(j, "eval", value)?;
     }
+    output::print(&report.to_table())?;
     Ok(())
 }

@@ -1,15 +1,50 @@
 //! Map evaluation options of `ulm eval`: Dice between two maps, MTF along a line, FRC
 //! of two halves of a localization set. Results go to stdout as JSON (and to
-//! `--maps-json`); curves to CSV + PNG plots.
+//! `--maps-json`); curves to CSV + PNG figures (`ulm-report` line plots).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ndarray::{Array2, Array3};
+use ndarray::Array2;
 use ulm_eval::dice::{Binarize, dice_maps};
 use ulm_eval::frc::{Split, THRESHOLD_1_7, frc, split_halves};
 use ulm_eval::mtf::{MtfConfig, MtfNorm, line_profile, mtf};
 use ulm_render::MapGrid;
+use ulm_report::LinePlot;
+
+use crate::output;
+
+/// How maps are binarized for Dice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DiceRuleArg {
+    /// value > 0.
+    #[default]
+    Positive,
+    /// value > --dice-level.
+    Above,
+    /// value > --dice-level × the map's maximum.
+    Frac,
+}
+
+/// MTF normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MtfNormArg {
+    /// DC of the windowed profile (the paper's).
+    #[default]
+    Dc,
+    /// The curve's maximum.
+    Max,
+}
+
+/// How localizations are split in two halves for FRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FrcSplitArg {
+    /// Alternating blocks of --frc-block frames.
+    #[default]
+    Frames,
+    /// Per localization, seeded (same caveat as short blocks).
+    Random,
+}
 
 /// Map names `ulm render` writes (to find `<prefix>render.config.json` beside a map).
 const MAP_NAMES: [&str; 5] = ["loc_density", "track_density", "speed", "direction", "temporal_mean"];
@@ -23,19 +58,22 @@ pub struct MapArgs {
     /// The ground-truth map (`.npy`, same grid) for Dice.
     #[arg(long, value_name = "NPY")]
     gt_map: Option<PathBuf>,
-    /// How both maps are binarized for Dice: `positive` (value > 0), `above:T` (value >
-    /// T) or `frac:F` (value > F × the map's maximum).
-    #[arg(long, default_value = "positive", value_name = "RULE")]
-    dice_rule: String,
+    /// How both maps are binarized for Dice.
+    #[arg(long, value_enum, default_value_t = DiceRuleArg::Positive, value_name = "RULE")]
+    dice_rule: DiceRuleArg,
+    /// The threshold of `--dice-rule above` (map units) or the fraction of the maximum of
+    /// `--dice-rule frac` (in [0, 1)).
+    #[arg(long, value_name = "LEVEL", required_if_eq_any = [("dice_rule", "above"), ("dice_rule", "frac")])]
+    dice_level: Option<f32>,
     /// MTF along the line from (x0, z0) to (x1, z1) in mm, on --map.
     #[arg(long, value_name = "X0,Z0,X1,Z1", value_delimiter = ',', allow_negative_numbers = true)]
     mtf_line: Option<Vec<f64>>,
     /// σ of the Gaussian smoothing of the MTF profile, in samples (map pixels).
     #[arg(long, default_value_t = 1.0)]
     mtf_sigma: f64,
-    /// MTF normalisation: `dc` (DC of the windowed profile, the paper's) or `max`.
-    #[arg(long, default_value = "dc", value_parser = ["dc", "max"])]
-    mtf_norm: String,
+    /// MTF normalisation.
+    #[arg(long, value_enum, default_value_t = MtfNormArg::Dc)]
+    mtf_norm: MtfNormArg,
     /// The map's grid: a `render.config.json` [default: `<prefix>render.config.json`
     /// beside --map].
     #[arg(long, value_name = "JSON")]
@@ -46,10 +84,9 @@ pub struct MapArgs {
     /// meta.json for --frc-locs [default: beside it].
     #[arg(long, value_name = "JSON")]
     frc_meta: Option<PathBuf>,
-    /// FRC split: `frames` (alternating blocks of --frc-block frames) or `random` (per
-    /// localization; same caveat as short blocks).
-    #[arg(long, default_value = "frames", value_parser = ["frames", "random"])]
-    frc_split: String,
+    /// FRC split into two halves.
+    #[arg(long, value_enum, default_value_t = FrcSplitArg::Frames)]
+    frc_split: FrcSplitArg,
     /// Frames per block for `--frc-split frames`. Blocks should outlast a bubble's
     /// transit: with short blocks (e.g. even/odd frames) both halves hold nearly the same
     /// positions of the same bubbles and the FRC stays near 1 up to Nyquist.
@@ -76,14 +113,14 @@ impl MapArgs {
     }
 }
 
-fn parse_rule(s: &str) -> anyhow::Result<Binarize> {
-    let num = |v: &str| v.parse::<f32>().with_context(|| format!("--dice-rule: `{v}` is not a number"));
-    match s.split_once(':') {
-        None if s == "positive" => Ok(Binarize::Positive),
-        Some(("above", v)) => Ok(Binarize::Above(num(v)?)),
-        Some(("frac", v)) => Ok(Binarize::FractionOfMax(num(v)?)),
-        _ => anyhow::bail!("--dice-rule must be `positive`, `above:T` or `frac:F`, got `{s}`"),
-    }
+/// The library's binarization rule from `--dice-rule` and `--dice-level`.
+fn dice_rule(a: &MapArgs) -> anyhow::Result<Binarize> {
+    let level = || a.dice_level.context("--dice-rule above/frac needs --dice-level");
+    Ok(match a.dice_rule {
+        DiceRuleArg::Positive => Binarize::Positive,
+        DiceRuleArg::Above => Binarize::Above(level()?),
+        DiceRuleArg::Frac => Binarize::FractionOfMax(level()?),
+    })
 }
 
 fn read_map(p: &Path) -> anyhow::Result<Array2<f32>> {
@@ -110,76 +147,34 @@ fn map_grid(a: &MapArgs, map: &Path) -> anyhow::Result<MapGrid> {
         .with_context(|| format!("{}: no valid `grid` entry", path.display()))
 }
 
-/// A minimal line plot: `[h, w, 3]`, black background, grey axes, the curve in orange,
-/// an optional horizontal reference line in blue.
-fn plot(x: &[f64], y: &[f64], y_max: f64, reference: Option<f64>) -> Array3<u8> {
-    let (w, h, m) = (480usize, 320usize, 20usize);
-    let mut img = Array3::<u8>::zeros((h, w, 3));
-    let x_max = x.iter().copied().fold(0.0, f64::max).max(1e-12);
-    let to_px = |xv: f64, yv: f64| {
-        let c = m as f64 + xv / x_max * (w - 2 * m) as f64;
-        let r = (h - m) as f64 - (yv / y_max).clamp(0.0, 1.0) * (h - 2 * m) as f64;
-        (c, r)
-    };
-    let mut dot = |c: f64, r: f64, rgb: [u8; 3]| {
-        let (c, r) = (c.round() as i64, r.round() as i64);
-        for (dr, dc) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-            let (rr, cc) = (r + dr, c + dc);
-            if rr >= 0 && cc >= 0 && (rr as usize) < h && (cc as usize) < w {
-                for k in 0..3 {
-                    img[[rr as usize, cc as usize, k]] = rgb[k];
-                }
-            }
-        }
-    };
-    for c in m..w - m {
-        dot(c as f64, (h - m) as f64, [128, 128, 128]);
-    }
-    for r in m..h - m {
-        dot(m as f64, r as f64, [128, 128, 128]);
-    }
-    if let Some(t) = reference {
-        for c in m..w - m {
-            let (_, r) = to_px(0.0, t);
-            dot(c as f64, r, [60, 120, 255]);
-        }
-    }
-    for i in 1..x.len() {
-        if !(y[i].is_finite() && y[i - 1].is_finite()) {
-            continue;
-        }
-        let (c0, r0) = to_px(x[i - 1], y[i - 1]);
-        let (c1, r1) = to_px(x[i], y[i]);
-        let n = ((c1 - c0).hypot(r1 - r0).ceil() as usize).max(1);
-        for s in 0..=n {
-            let t = s as f64 / n as f64;
-            dot(c0 + (c1 - c0) * t, r0 + (r1 - r0) * t, [255, 150, 40]);
-        }
-    }
-    img
+/// A curve as `<name>.csv` (header `x_name,y_name`) and `<name>.png` (a line plot with
+/// labelled axes and an optional horizontal threshold line).
+struct Curve<'a> {
+    name: &'a str,
+    title: &'a str,
+    x: (&'a str, &'a str, &'a [f64]),
+    y: (&'a str, &'a str, &'a [f64]),
+    reference: Option<(f64, &'a str)>,
 }
 
-fn write_curve(
-    dir: &Path,
-    name: &str,
-    header: &str,
-    x: &[f64],
-    y: &[f64],
-    reference: Option<f64>,
-) -> anyhow::Result<()> {
-    let mut text = format!("{header}\n");
-    for (a, b) in x.iter().zip(y) {
+fn write_curve(dir: &Path, c: &Curve<'_>) -> anyhow::Result<()> {
+    let mut text = format!("{},{}\n", c.x.0, c.y.0);
+    for (a, b) in c.x.2.iter().zip(c.y.2) {
         text.push_str(&format!("{a},{b}\n"));
     }
-    ulm_io::atomic_write_bytes(&dir.join(format!("{name}.csv")), text.as_bytes())?;
-    let y_max = y.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max).max(reference.unwrap_or(0.0)) * 1.05;
-    ulm_io::write_png_rgb8(&dir.join(format!("{name}.png")), &plot(x, y, y_max.max(1e-12), reference))?;
+    ulm_io::atomic_write_bytes(&dir.join(format!("{}.csv", c.name)), text.as_bytes())?;
+    let mut plot = LinePlot::new(c.title, c.x.1, c.y.1).series(c.name, c.x.2, c.y.2);
+    if let Some((v, label)) = c.reference {
+        plot = plot.reference_line(v, label);
+    }
+    let png = plot.render().and_then(|f| f.to_png()).with_context(|| format!("drawing {}.png", c.name))?;
+    ulm_io::atomic_write_bytes(&dir.join(format!("{}.png", c.name)), &png)?;
     Ok(())
 }
 
 /// Runs the map evaluation.
 pub fn run(a: MapArgs, ctx: &super::Context) -> anyhow::Result<()> {
-    let rule = parse_rule(&a.dice_rule)?;
+    let rule = dice_rule(&a)?;
     let curves_dir = a.curves_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut out = serde_json::Map::new();
     let map = a.map.as_ref().map(|p| read_map(p)).transpose()?;
@@ -197,14 +192,25 @@ pub fn run(a: MapArgs, ctx: &super::Context) -> anyhow::Result<()> {
         let grid = map_grid(&a, map_path)?;
         let step = grid.geometry.pixel_size_x_mm.min(grid.geometry.pixel_size_z_mm);
         let profile = line_profile(m, &grid.geometry, (l[0], l[1]), (l[2], l[3]), step).context("--mtf-line")?;
-        let norm = if a.mtf_norm == "max" { MtfNorm::Max } else { MtfNorm::Dc };
+        let norm = match a.mtf_norm {
+            MtfNormArg::Dc => MtfNorm::Dc,
+            MtfNormArg::Max => MtfNorm::Max,
+        };
         let curve = mtf(&profile, step, &MtfConfig { smooth_sigma: a.mtf_sigma, norm }).context("MTF")?;
         std::fs::create_dir_all(&curves_dir)?;
-        write_curve(&curves_dir, "mtf", "freq_per_mm,mtf", &curve.freq_per_mm, &curve.mtf, None)?;
+        let curve_spec = Curve {
+            name: "mtf",
+            title: "modulation transfer function",
+            x: ("freq_per_mm", "spatial frequency (1/mm)", &curve.freq_per_mm),
+            y: ("mtf", "MTF", &curve.mtf),
+            reference: None,
+        };
+        write_curve(&curves_dir, &curve_spec)?;
         out.insert(
             "mtf".into(),
             serde_json::json!({ "line_mm": l, "samples": profile.len(), "sample_mm": step,
-                "csv": curves_dir.join("mtf.csv"), "norm": a.mtf_norm, "smooth_sigma": a.mtf_sigma }),
+                "csv": curves_dir.join("mtf.csv"), "norm": output::choice_name(&a.mtf_norm),
+                "smooth_sigma": a.mtf_sigma }),
         );
     }
     if let Some(lp) = &a.frc_locs {
@@ -214,20 +220,29 @@ pub fn run(a: MapArgs, ctx: &super::Context) -> anyhow::Result<()> {
         let g = meta.geometry(&meta_path)?;
         let locs = ulm_io::read_localizations(lp)?;
         anyhow::ensure!(!locs.is_empty(), "{}: no localizations", lp.display());
-        let split =
-            if a.frc_split == "random" { Split::Random { seed: 0 } } else { Split::FrameBlocks { block: a.frc_block } };
+        let split = match a.frc_split {
+            FrcSplitArg::Random => Split::Random { seed: 0 },
+            FrcSplitArg::Frames => Split::FrameBlocks { block: a.frc_block },
+        };
         let (h1, h2) = split_halves(&locs, split).context("--frc-split")?;
         let pixel = a.frc_pixel_mm.unwrap_or(g.wavelength_mm / 10.0);
-        // The field of view of the data (acquisition pixels), as `ulm render` without frames.
-        let (x0, x1) = locs.x_mm.iter().fold((f64::MAX, f64::MIN), |b, &x| (b.0.min(x), b.1.max(x)));
-        let (z0, z1) = locs.z_mm.iter().fold((f64::MAX, f64::MIN), |b, &z| (b.0.min(z), b.1.max(z)));
+        // The field of view of the data in whole acquisition pixels, as `ulm render` without
+        // frames, grown by 3 σ so that no Gaussian is cut at the edge.
         let pad = 3.0 * a.frc_sigma_px * pixel;
-        let grid = MapGrid::covering(x0 - pad, x1 + pad, z0 - pad, z1 + pad, pixel, &g)?;
+        let points = locs.x_mm.iter().zip(&locs.z_mm).map(|(&x, &z)| (x, z));
+        let grid = MapGrid::bounding(points, &g, pixel, pad).context("FRC map grid")?;
         let m1 = ulm_render::gaussian_density(&h1, &grid, a.frc_sigma_px)?;
         let m2 = ulm_render::gaussian_density(&h2, &grid, a.frc_sigma_px)?;
         let curve = frc(&m1, &m2, pixel).context("FRC")?;
         std::fs::create_dir_all(&curves_dir)?;
-        write_curve(&curves_dir, "frc", "freq_per_mm,frc", &curve.freq_per_mm, &curve.frc, Some(THRESHOLD_1_7))?;
+        let curve_spec = Curve {
+            name: "frc",
+            title: "Fourier ring correlation",
+            x: ("freq_per_mm", "spatial frequency (1/mm)", &curve.freq_per_mm),
+            y: ("frc", "FRC", &curve.frc),
+            reference: Some((THRESHOLD_1_7, "1/7 threshold")),
+        };
+        write_curve(&curves_dir, &curve_spec)?;
         out.insert(
             "frc".into(),
             serde_json::json!({ "resolution_mm": curve.resolution_mm,
@@ -242,7 +257,7 @@ pub fn run(a: MapArgs, ctx: &super::Context) -> anyhow::Result<()> {
         ulm_io::atomic_write_bytes(p, text.as_bytes())?;
     }
     if !ctx.quiet || a.maps_json.is_none() {
-        print!("{text}");
+        output::print(&text)?;
     }
     Ok(())
 }

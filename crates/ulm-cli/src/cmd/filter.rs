@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ulm_clutter::{BandPassConfig, BlockReport, Cutoff, SvdConfig};
-use ulm_core::{Complex32, FrameData, FrameSource, Progress};
+use ulm_core::{Complex32, FrameData, FrameSource};
 use ulm_io::{NpyElement, NpyStreamWriter};
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
 
 /// Options of `ulm filter`.
@@ -51,14 +52,9 @@ pub struct Args {
     bandpass_order: usize,
 }
 
-/// `<out stem>.config.json` beside `out`.
-fn config_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "filter".into());
-    out.with_file_name(format!("{stem}.config.json"))
-}
-
-/// SVD-filters `src` block by block into a `.npy` at `out`, converting each filtered
-/// sample with `convert` (identity for IQ, real part for real input).
+/// SVD-filters `src` block by block (`ulm_clutter::svd_filter_source`, bounded memory)
+/// into a `.npy` at `out`, converting each filtered sample with `convert` (identity for
+/// IQ, real part for real input).
 fn stream_svd<T: NpyElement>(
     src: &mut dyn FrameSource,
     cfg: &SvdConfig,
@@ -68,21 +64,11 @@ fn stream_svd<T: NpyElement>(
 ) -> anyhow::Result<Vec<BlockReport>> {
     let [nf, rows, cols] = src.shape();
     let mut writer = NpyStreamWriter::<T>::create(out, &[nf, rows, cols])?;
-    let ranges = ulm_clutter::block_ranges(nf, cfg.block_frames);
-    let mut reports = Vec::with_capacity(ranges.len());
-    for (i, r) in ranges.iter().enumerate() {
-        bar.set_message(&format!("SVD block {}/{}", i + 1, ranges.len()));
-        let block = match src.read_block(r.start, r.len())?.into_data() {
-            FrameData::Complex(a) => a,
-            FrameData::Real(a) => a.mapv(|v| Complex32::new(v, 0.0)),
-        };
-        let (filtered, report) = ulm_clutter::svd_filter_block(block.view(), cfg.cutoff, r.start)?;
-        let samples: Vec<T> = filtered.iter().map(|&c| convert(c)).collect();
+    let reports = ulm_clutter::svd_filter_source(src, cfg, bar, |block| -> anyhow::Result<()> {
+        let samples: Vec<T> = block.data.iter().map(|&c| convert(c)).collect();
         writer.write(&samples)?;
-        reports.push(report);
-        bar.inc(r.len() as u64);
-    }
-    bar.finish();
+        Ok(())
+    })?;
     writer.finish()?;
     Ok(reports)
 }
@@ -141,7 +127,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     } else {
         // SVD only: stream block by block, so memory is bounded by one block whatever
         // the length of the acquisition.
-        let cfg = svd.as_ref().context("internal: SVD settings missing")?;
+        let cfg = svd.as_ref().ok_or_else(|| output::internal("SVD settings missing"))?;
         let mut src = ulm_io::open_frames(&args.input, &opts)
             .with_context(|| format!("reading frames from {}", args.input.display()))?;
         let geometry = *src.geometry();
@@ -180,16 +166,13 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         })
         .collect();
     let config = serde_json::json!({
-        "command": "filter",
         "input": args.input,
         "output": args.out,
         "svd": svd,
         "bandpass": band.then_some(bp),
         "blocks": blocks,
     });
-    let cp = config_path(&args.out);
-    ulm_io::atomic_write_bytes(&cp, (serde_json::to_string_pretty(&config)? + "\n").as_bytes())
-        .with_context(|| format!("writing {}", cp.display()))?;
+    output::write_run_config(&output::config_path(&args.out), "filter", config)?;
     for r in &reports {
         tracing::info!(
             "frames {}..{}: kept components {}..={}",
@@ -199,5 +182,16 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             r.high
         );
     }
+    let kept = match (reports.iter().map(|r| r.low).min(), reports.iter().map(|r| r.low).max()) {
+        (Some(lo), Some(hi)) if lo == hi => format!(", first kept component {lo}"),
+        (Some(lo), Some(hi)) => format!(", first kept component {lo}…{hi}"),
+        _ => String::new(),
+    };
+    ctx.summary(format_args!(
+        "{} SVD block(s){kept}{}; wrote {}",
+        reports.len(),
+        if band { ", band-pass" } else { "" },
+        args.out.display()
+    ));
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! [`InputArgs`] are the frame-reading options shared by every command that reads frames
 //! (`#[command(flatten)]` them and call [`InputArgs::read_options`]).
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -13,6 +13,7 @@ use ulm_core::{FrameData, Geometry};
 use ulm_io::{AxisOrder, FrameInfo, ReadOptions};
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
 
 /// How to read a frame file: variable name, axis order, sidecar, NaN policy.
@@ -137,7 +138,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let [n, rows, cols] = info.shape;
     let mib = info.memory_bytes() as f64 / (1u64 << 20) as f64;
     let range = (st.min <= st.max).then_some((st.min, st.max));
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     if args.json {
         let v = json!({
             "file": info.path,
@@ -160,6 +161,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             "memory_mib": mib,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        output::print(&out)?;
         return Ok(());
     }
     writeln!(out, "file:        {}", info.path.display())?;
@@ -208,5 +210,6 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         writeln!(out, "non-finite:  {} samples (NaN or Inf)", st.non_finite)?;
     }
     writeln!(out, "memory:      {mib:.3} MiB ({} bytes of {held})", info.memory_bytes())?;
+    output::print(&out)?;
     Ok(())
 }

@@ -1,16 +1,48 @@
 //! `ulm localize`: classical localization (detection + sub-pixel estimator) of every frame.
 //!
-//! Reads frames block by block (bounded memory), localizes in parallel over frames, and
-//! writes the localization CSV (`frame, x_mm, z_mm, score`) and `<out stem>.config.json`.
+//! Glue over `ulm_localize::localize_source`, which reads frames block by block (bounded
+//! memory) and localizes each block in parallel over frames. Writes the localization CSV
+//! (`frame, x_mm, z_mm, score`) and `<out stem>.config.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ulm_core::Progress as _;
 use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer as _, Method};
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
+
+/// A localization method on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// The pixel of the maximum (no sub-pixel step).
+    NoShift,
+    /// Background-subtracted intensity centroid.
+    Centroid,
+    /// Least-squares 2-D Gaussian fit.
+    Gaussian,
+    /// Radial symmetry centre (Parthasarathy), as in PALA.
+    Radial,
+    /// Lanczos-3 upsampling, then the maximum (see --upsample).
+    Interp,
+    /// Threshold, connected component, centroid (see --morph-level).
+    Morph,
+}
+
+impl MethodArg {
+    /// The library's method, with its parameters.
+    fn method(self, upsample: usize, morph_level: f32) -> Method {
+        match self {
+            MethodArg::NoShift => Method::NoShift,
+            MethodArg::Centroid => Method::Centroid,
+            MethodArg::Gaussian => Method::Gaussian,
+            MethodArg::Radial => Method::Radial,
+            MethodArg::Interp => Method::Interp { upsample },
+            MethodArg::Morph => Method::Morph { level: morph_level },
+        }
+    }
+}
 
 /// Options of `ulm localize`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +52,9 @@ pub struct Args {
     /// Output localization CSV.
     #[arg(short, long)]
     out: PathBuf,
-    /// Sub-pixel method: no-shift, centroid, gaussian, radial, interp, morph.
-    #[arg(long, default_value = "radial")]
-    method: String,
+    /// Sub-pixel method.
+    #[arg(long, value_enum, default_value_t = MethodArg::Radial)]
+    method: MethodArg,
     /// How to read the frame file (dataset, axis order, sidecar, NaN policy).
     #[command(flatten)]
     input_opts: super::info::InputArgs,
@@ -71,18 +103,9 @@ pub struct Args {
     block_frames: usize,
 }
 
-fn config_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "localize".into());
-    out.with_file_name(format!("{stem}.config.json"))
-}
-
 /// Validated configuration from the raw options.
 fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
-    let method = match a.method.parse::<Method>().map_err(anyhow::Error::msg)? {
-        Method::Interp { .. } => Method::Interp { upsample: a.upsample },
-        Method::Morph { .. } => Method::Morph { level: a.morph_level },
-        m => m,
-    };
+    let method = a.method.method(a.upsample, a.morph_level);
     let cfg = ClassicalConfig {
         method,
         patch: a.patch,
@@ -114,35 +137,22 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         .with_context(|| format!("opening frames {}", args.frames.display()))?;
     let n = source.n_frames();
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
-    let mut all = ulm_core::Localizations::new();
-    let mut start = 0;
-    while start < n {
-        let block = source
-            .read_block(start, args.block_frames)
-            .with_context(|| format!("reading frames {start}.. of {}", args.frames.display()))?;
-        let part = ulm_localize::localize_block(&block, &localizer, &bar);
-        for i in 0..part.len() {
-            all.push(part.frame[i] + start as u32, part.x_mm[i], part.z_mm[i], part.score[i]);
-        }
-        start += block.n_frames().max(1);
-    }
-    bar.finish();
+    let locs = ulm_localize::localize_source(source.as_mut(), &localizer, args.block_frames, &bar)
+        .with_context(|| format!("localizing {}", args.frames.display()))?;
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    ulm_io::write_localizations(&args.out, &all).with_context(|| format!("writing {}", args.out.display()))?;
+    ulm_io::write_localizations(&args.out, &locs).with_context(|| format!("writing {}", args.out.display()))?;
     let config = serde_json::json!({
-        "command": "localize",
         "frames": args.frames,
         "output": args.out,
         "localizer": localizer.name(),
         "config": cfg,
+        "block_frames": args.block_frames,
         "n_frames": n,
-        "n_localizations": all.len(),
+        "n_localizations": locs.len(),
     });
-    let cp = config_path(&args.out);
-    ulm_io::atomic_write_bytes(&cp, (serde_json::to_string_pretty(&config)? + "\n").as_bytes())
-        .with_context(|| format!("writing {}", cp.display()))?;
-    tracing::info!("{} localizations in {n} frames → {}", all.len(), args.out.display());
+    output::write_run_config(&output::config_path(&args.out), "localize", config)?;
+    ctx.summary(format_args!("{} localizations in {n} frames; wrote {}", locs.len(), args.out.display()));
     Ok(())
 }

@@ -17,3 +17,13 @@ pub struct Context {
     /// `-q`: no progress bars, errors only.
     pub quiet: bool,
 }
+
+impl Context {
+    /// The command's one-line human summary (what it read and wrote), on stderr unless
+    /// `-q`. Results a script reads go to stdout through [`crate::output::print`].
+    pub fn summary(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            crate::output::eprint_line(&line.to_string());
+        }
+    }
+}

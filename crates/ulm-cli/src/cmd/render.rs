@@ -4,7 +4,8 @@
 //! Fig. 2). From tracks: `track_density` (each track counted once per pixel, its Fig. 3),
 //! `speed` (mean mm/s), `direction` (mean sign of the axial velocity, +1 down / −1 up).
 //! From frames: `temporal_mean` (mean envelope, upsampled bilinearly). Each map is written
-//! as `<prefix><name>.png` and `<prefix><name>.npy` in `--out-dir`, with
+//! as `<prefix><name>.npy` (the numbers) and `<prefix><name>.png` (a figure: the map in
+//! mm axes with a colour bar in its units, from `ulm-report`) in `--out-dir`, with
 //! `<prefix>render.config.json` recording the grid, the options and each map's range.
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,17 @@ use anyhow::Context as _;
 use ndarray::Array2;
 use ulm_core::Geometry;
 use ulm_render::{Colormap, ImageStyle, MapGrid};
+use ulm_report::MapFigure;
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
 
 /// Options of `ulm render`.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("meta", |a| a.help(
+    "The acquisition's meta.json [default: meta.json beside --frames, --locs or --tracks]",
+)))]
 pub struct Args {
     /// Localization CSV: renders `loc_density`.
     #[arg(long)]
@@ -29,9 +35,9 @@ pub struct Args {
     /// Frame file: renders `temporal_mean`, and fixes the field of view to its extent.
     #[arg(long)]
     frames: Option<PathBuf>,
-    /// The acquisition's meta.json [default: meta.json beside --frames, --locs or --tracks].
-    #[arg(long)]
-    meta: Option<PathBuf>,
+    /// How to read --frames (dataset, axis order, NaN policy) and the geometry sidecar.
+    #[command(flatten)]
+    input: super::info::InputArgs,
     /// Output folder (created if needed).
     #[arg(short, long)]
     out_dir: PathBuf,
@@ -64,7 +70,7 @@ pub struct Args {
 
 fn geometry_and_meta(a: &Args) -> anyhow::Result<(Geometry, PathBuf, ulm_io::Meta)> {
     let beside = a.frames.as_ref().or(a.locs.as_ref()).or(a.tracks.as_ref());
-    let meta_path = match (&a.meta, beside) {
+    let meta_path = match (&a.input.meta, beside) {
         (Some(m), _) => m.clone(),
         (None, Some(p)) if p.is_dir() => p.join("meta.json"),
         (None, Some(p)) => ulm_io::sidecar_path(p),
@@ -76,28 +82,33 @@ fn geometry_and_meta(a: &Args) -> anyhow::Result<(Geometry, PathBuf, ulm_io::Met
     Ok((g, meta_path, meta))
 }
 
-/// `rows`/`cols` from meta.json (top level, or `simulation.config.grid` as `ulm simulate` writes).
-fn meta_shape(meta: &ulm_io::Meta) -> Option<(usize, usize)> {
-    let get = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_u64()).map(|n| n as usize);
-    let top = (get(meta.extra.get("rows")), get(meta.extra.get("cols")));
-    if let (Some(r), Some(c)) = top {
-        return Some((r, c));
-    }
-    let grid = meta.extra.get("simulation")?.get("config")?.get("grid")?;
-    Some((get(grid.get("rows"))?, get(grid.get("cols"))?))
+/// What a map's figure shows: title, colour style and range, colour-bar label with unit.
+struct Shown<'a> {
+    title: &'a str,
+    style: ImageStyle,
+    range: (f32, f32),
+    unit_label: &'a str,
 }
 
+/// Writes `<name>.npy` (the numbers) and `<name>.png` (the figure of `rgb` in mm axes
+/// with its colour bar), and records the range.
 fn write_map(
     dir: &Path,
     name: &str,
     map: &Array2<f32>,
-    rgb: &ndarray::Array3<u8>,
+    rgb: ndarray::Array3<u8>,
+    grid: &MapGrid,
+    shown: Shown<'_>,
     ranges: &mut serde_json::Map<String, serde_json::Value>,
-    range: (f32, f32),
 ) -> anyhow::Result<()> {
     ulm_io::write_npy(&dir.join(format!("{name}.npy")), map)?;
-    ulm_io::write_png_rgb8(&dir.join(format!("{name}.png")), rgb)?;
-    ranges.insert(name.to_string(), serde_json::json!({ "min": range.0, "max": range.1 }));
+    let png = MapFigure::new(shown.title, rgb, grid)
+        .colorbar(shown.style, shown.range, shown.unit_label)
+        .render()
+        .and_then(|f| f.to_png())
+        .with_context(|| format!("drawing {name}.png"))?;
+    ulm_io::atomic_write_bytes(&dir.join(format!("{name}.png")), &png)?;
+    ranges.insert(name.to_string(), serde_json::json!({ "min": shown.range.0, "max": shown.range.1 }));
     Ok(())
 }
 
@@ -109,7 +120,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     let tracks = a.tracks.as_ref().map(|p| ulm_io::read_tracks(p)).transpose()?;
     let mut source = match &a.frames {
         Some(p) => {
-            let opts = ulm_io::ReadOptions { meta: a.meta.clone(), ..Default::default() };
+            let opts = a.input.read_options();
             Some(ulm_io::open_frames(p, &opts).with_context(|| format!("opening {}", p.display()))?)
         }
         None => None,
@@ -122,10 +133,9 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     } else if let Some(src) = &source {
         let [_, rows, cols] = src.shape();
         MapGrid::super_resolved(&base, rows, cols, pixel_mm)
-    } else if let Some((rows, cols)) = meta_shape(&meta) {
+    } else if let Some((rows, cols)) = meta.grid_shape() {
         MapGrid::super_resolved(&base, rows, cols, pixel_mm)
     } else {
-        // Bounding box of the data, widened to whole acquisition pixels.
         let mut pts: Vec<(f64, f64)> = Vec::new();
         if let Some(l) = &locs {
             pts.extend(l.x_mm.iter().zip(&l.z_mm).map(|(&x, &z)| (x, z)));
@@ -134,20 +144,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
             pts.extend(t.tracks.iter().flat_map(|t| t.points.iter().map(|p| (p.x_mm, p.z_mm))));
         }
         anyhow::ensure!(!pts.is_empty(), "no localizations or track points to render and no field of view given");
-        let (cmin, cmax, rmin, rmax) = pts.iter().fold((f64::MAX, f64::MIN, f64::MAX, f64::MIN), |b, &(x, z)| {
-            let (c, r) = base.mm_to_px(x, z);
-            (b.0.min(c), b.1.max(c), b.2.min(r), b.3.max(r))
-        });
-        let (c0, r0) = (cmin.round(), rmin.round());
-        let g = Geometry::new(
-            base.pixel_size_x_mm,
-            base.pixel_size_z_mm,
-            base.col_to_x_mm(c0),
-            base.row_to_z_mm(r0),
-            base.wavelength_mm,
-            base.frame_rate_hz,
-        )?;
-        MapGrid::super_resolved(&g, (rmax.round() - r0) as usize + 1, (cmax.round() - c0) as usize + 1, pixel_mm)
+        MapGrid::bounding(pts, &base, pixel_mm, 0.0)
     }
     .context("invalid map grid")?;
 
@@ -160,32 +157,38 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
 
     if let Some(l) = &locs {
         let map = ulm_render::gaussian_density(l, &grid, a.sigma_px).context("invalid option")?;
-        let rgb = ulm_render::render_rgb(&map, &grid, &density_style, None);
+        let rgb = ulm_render::render_rgb(&map, &density_style, None);
         let name = format!("{p}loc_density");
-        write_map(dir, &name, &map, &rgb, &mut ranges, ulm_render::value_range(&map, &density_style))?;
+        let range = ulm_render::value_range(&map, &density_style);
+        let shown =
+            Shown { title: "localization density", style: density_style, range, unit_label: "localizations / pixel" };
+        write_map(dir, &name, &map, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
     }
     if let Some(t) = &tracks {
         let maps = ulm_render::track_maps(t, &grid, a.step_px).context("invalid option")?;
-        let rgb = ulm_render::render_rgb(&maps.density, &grid, &density_style, None);
+        let rgb = ulm_render::render_rgb(&maps.density, &density_style, None);
         let name = format!("{p}track_density");
-        write_map(
-            dir,
-            &name,
-            &maps.density,
-            &rgb,
-            &mut ranges,
-            ulm_render::value_range(&maps.density, &density_style),
-        )?;
+        let range = ulm_render::value_range(&maps.density, &density_style);
+        let shown = Shown { title: "track density", style: density_style, range, unit_label: "tracks / pixel" };
+        write_map(dir, &name, &maps.density, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
         let speed_style = ImageStyle { range: a.speed_max.map(|m| (0.0, m)), ..ImageStyle::speed() };
-        let rgb = ulm_render::render_rgb(&maps.speed, &grid, &speed_style, Some(&maps.density));
+        let rgb = ulm_render::render_rgb(&maps.speed, &speed_style, Some(&maps.density));
         let name = format!("{p}speed");
-        write_map(dir, &name, &maps.speed, &rgb, &mut ranges, ulm_render::value_range(&maps.speed, &speed_style))?;
+        let range = ulm_render::value_range(&maps.speed, &speed_style);
+        let shown = Shown { title: "mean speed", style: speed_style, range, unit_label: "speed (mm/s)" };
+        write_map(dir, &name, &maps.speed, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
-        let rgb = ulm_render::render_direction_rgb(&maps.direction, &maps.density, &grid, &density_style);
+        let rgb = ulm_render::render_direction_rgb(&maps.direction, &maps.density, &density_style);
         let name = format!("{p}direction");
-        write_map(dir, &name, &maps.direction, &rgb, &mut ranges, (-1.0, 1.0))?;
+        let shown = Shown {
+            title: "axial direction (brightness: track density)",
+            style: ImageStyle::direction(),
+            range: (-1.0, 1.0),
+            unit_label: "mean sign of vz (−1 up, +1 down)",
+        };
+        write_map(dir, &name, &maps.direction, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
     }
     if let Some(src) = source.as_mut() {
@@ -193,32 +196,30 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         let mean = ulm_render::temporal_mean(src.as_mut(), a.block, &bar).context("averaging frames")?;
         let up = ulm_render::resample_bilinear(&mean, src.geometry(), &grid);
         let style = ImageStyle { colormap: Colormap::Gray, gamma: 0.5, ..ImageStyle::density() };
-        let rgb = ulm_render::render_rgb(&up, &grid, &style, None);
+        let rgb = ulm_render::render_rgb(&up, &style, None);
         let name = format!("{p}temporal_mean");
-        write_map(dir, &name, &up, &rgb, &mut ranges, ulm_render::value_range(&up, &style))?;
+        let range = ulm_render::value_range(&up, &style);
+        let shown =
+            Shown { title: "temporal mean of the envelope", style, range, unit_label: "envelope (input units)" };
+        write_map(dir, &name, &up, rgb, &grid, shown, &mut ranges)?;
         written.push(name);
     }
     anyhow::ensure!(!written.is_empty(), "nothing to render: give --locs, --tracks and/or --frames");
 
     let cfg = serde_json::json!({
-        "command": "render",
-        "version": env!("CARGO_PKG_VERSION"),
         "locs": a.locs, "tracks": a.tracks, "frames": a.frames, "meta": meta_path,
         "grid": grid,
         "sigma_px": a.sigma_px, "step_px": a.step_px, "gamma": a.gamma,
         "maps": ranges,
     });
-    let cfg_path = dir.join(format!("{p}render.config.json"));
-    ulm_io::atomic_write_bytes(&cfg_path, (serde_json::to_string_pretty(&cfg)? + "\n").as_bytes())?;
-    if !ctx.quiet {
-        eprintln!(
-            "{} × {} map ({} mm pixels): wrote {} in {}",
-            grid.rows,
-            grid.cols,
-            pixel_mm,
-            written.join(", "),
-            dir.display()
-        );
-    }
+    output::write_run_config(&dir.join(format!("{p}render.config.json")), "render", cfg)?;
+    ctx.summary(format_args!(
+        "{} × {} map ({} mm pixels): wrote {} in {}",
+        grid.rows,
+        grid.cols,
+        pixel_mm,
+        written.join(", "),
+        dir.display()
+    ));
     Ok(())
 }

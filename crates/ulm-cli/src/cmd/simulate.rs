@@ -1,28 +1,53 @@
 //! `ulm simulate`: a synthetic ULM acquisition with ground truth.
 //!
 //! Writes into `--out DIR`: `iq.npy` (complex64 `[frames, z, x]`), `envelope.npy`
-//! (float32), `meta.json` (geometry keys plus the simulation parameters), `gt.csv`
-//! (`frame, track_id, x_mm, z_mm, x_px, z_px, vx_mm_s, vz_mm_s, score`), `vessels.json`
-//! (the network), `gt_density.png` (ground-truth density on a λ/10 grid) and
-//! `config.json` (the full simulation config, reusable with `--config`).
+//! (float32), `meta.json` (geometry keys plus the simulation parameters, whose grid
+//! `ulm_io::Meta::grid_shape` reads), `gt.csv` (the ground truth as a localization
+//! table: `frame, x_mm, z_mm, score, track_id, x_px, z_px, vx_mm_s, vz_mm_s`),
+//! `vessels.json` (the network), `gt_density.png` (ground-truth density on a λ/10 grid)
+//! and `config.json` (the full simulation config, reusable with `--config`).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ulm_core::Progress as _;
 use ulm_sim::{Preset, SimConfig, Simulation};
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
+
+/// A simulation preset on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresetArg {
+    /// ~5 bubbles per frame, no tissue.
+    Sparse,
+    /// ~100 bubbles per frame, no tissue.
+    Dense,
+    /// Moving tissue speckle 40 dB above the bubbles (needs the SVD filter).
+    Tissue,
+    /// Strong depth variation.
+    Deep,
+}
+
+impl PresetArg {
+    /// The simulator's preset.
+    pub fn preset(self) -> Preset {
+        match self {
+            PresetArg::Sparse => Preset::Sparse,
+            PresetArg::Dense => Preset::Dense,
+            PresetArg::Tissue => Preset::Tissue,
+            PresetArg::Deep => Preset::Deep,
+        }
+    }
+}
 
 /// Options of `ulm simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Parameter preset: sparse (~5 bubbles/frame), dense (~100/frame), tissue (moving
-    /// speckle 40 dB above the bubbles), deep (strong depth variation).
-    #[arg(long, default_value = "sparse")]
-    preset: String,
+    /// Parameter preset.
+    #[arg(long, value_enum, default_value_t = PresetArg::Sparse)]
+    preset: PresetArg,
     /// Full simulation config as JSON (e.g. a `config.json` written by an earlier run);
     /// replaces the preset. Missing keys take their defaults.
     #[arg(long, value_name = "FILE")]
@@ -75,7 +100,7 @@ fn validate(a: Args) -> anyhow::Result<Options> {
             (c, None)
         }
         None => {
-            let p: Preset = a.preset.parse().with_context(|| "option --preset".to_string())?;
+            let p = a.preset.preset();
             (SimConfig::preset(p), Some(p))
         }
     };
@@ -121,14 +146,23 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let bar = Bar::new(o.frames as u64, "frames", ctx.quiet);
     bar.set_message("simulating");
     let sim = ulm_sim::simulate(&o.config, o.frames, o.seed, &bar).context("simulation failed")?;
-    write_outputs(&o, &sim)
+    write_outputs(&o, &sim)?;
+    ctx.summary(format_args!(
+        "{} frames ({} × {}) and {} ground-truth rows; wrote {}",
+        o.frames,
+        sim.iq.rows(),
+        sim.iq.cols(),
+        sim.truth.len(),
+        o.out.display()
+    ));
+    Ok(())
 }
 
 fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
     let dir = &o.out;
     let iq = match sim.iq.data() {
         ulm_core::FrameData::Complex(a) => a,
-        ulm_core::FrameData::Real(_) => anyhow::bail!("internal: simulator returned real frames"),
+        ulm_core::FrameData::Real(_) => return Err(output::internal("the simulator returned real frames")),
     };
     ulm_io::write_npy(&dir.join("iq.npy"), iq)?;
     let env = sim.iq.envelope();
@@ -153,7 +187,7 @@ fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
     ulm_io::atomic_write_bytes(&dir.join("config.json"), cfg_text.as_bytes())?;
     let net_text = serde_json::to_string(&sim.network)? + "\n";
     ulm_io::atomic_write_bytes(&dir.join("vessels.json"), net_text.as_bytes())?;
-    write_gt(&dir.join("gt.csv"), &sim.truth)?;
+    ulm_io::write_localizations(&dir.join("gt.csv"), &sim.truth)?;
 
     let (rows, cols) = (sim.iq.rows(), sim.iq.cols());
     let density = ulm_sim::density_image(&sim.truth, g, rows, cols);
@@ -162,33 +196,5 @@ fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
         let frame = sim.iq.frame_envelope(0);
         ulm_io::write_png_gray8(&dir.join("frame_0000.png"), &ulm_sim::log_compress(&frame, 50.0))?;
     }
-    tracing::info!(
-        "wrote {} frames ({}×{}) and {} ground-truth rows to {}",
-        o.frames,
-        rows,
-        cols,
-        sim.truth.len(),
-        dir.display()
-    );
-    Ok(())
-}
-
-/// `gt.csv` in the documented column order.
-fn write_gt(path: &Path, t: &ulm_core::Localizations) -> anyhow::Result<()> {
-    let col = |name: &str| {
-        t.extra(name).map(|c| &c.values).with_context(|| format!("internal: ground truth lacks column `{name}`"))
-    };
-    let (id, xp, zp, vx, vz) = (col("track_id")?, col("x_px")?, col("z_px")?, col("vx_mm_s")?, col("vz_mm_s")?);
-    ulm_io::atomic_write(path, |w| {
-        writeln!(w, "frame,track_id,x_mm,z_mm,x_px,z_px,vx_mm_s,vz_mm_s,score")?;
-        for i in 0..t.len() {
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{},{}",
-                t.frame[i], id[i], t.x_mm[i], t.z_mm[i], xp[i], zp[i], vx[i], vz[i], t.score[i]
-            )?;
-        }
-        Ok(())
-    })?;
     Ok(())
 }

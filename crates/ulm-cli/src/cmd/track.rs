@@ -5,12 +5,13 @@
 //! beside it, `<out stem>.config.json` with the options it ran with (not `config.json`,
 //! which `ulm simulate` already writes into the same folder).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ulm_track::{LinkConfig, PredictorKind, SpatialIndex};
 
 use super::Context;
+use crate::output;
 use crate::progress::Bar;
 
 /// Options of `ulm track`.
@@ -106,12 +107,6 @@ fn validate(a: &Args) -> anyhow::Result<Options> {
     Ok(Options { config, predictor, meta })
 }
 
-/// `<out stem>.config.json` beside `out`.
-pub fn config_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map_or_else(|| "out".into(), |s| s.to_string_lossy().into_owned());
-    out.with_file_name(format!("{stem}.config.json"))
-}
-
 /// Runs `ulm track`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let o = validate(&args)?;
@@ -123,26 +118,21 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     ulm_io::write_tracks(&args.out, &linked.tracks)?;
     let cfg = serde_json::json!({
-        "command": "track",
-        "version": env!("CARGO_PKG_VERSION"),
         "input": args.locs,
         "meta": o.meta,
         "link": o.config,
         "predictor": o.predictor,
     });
-    let cfg_path = config_path(&args.out);
-    ulm_io::atomic_write_bytes(&cfg_path, (serde_json::to_string_pretty(&cfg)? + "\n").as_bytes())?;
+    output::write_run_config(&output::config_path(&args.out), "track", cfg)?;
     let linked_rows = linked.row_track.iter().filter(|t| t.is_some()).count();
     tracing::info!("linking took {secs:.3} s");
-    if !ctx.quiet {
-        eprintln!(
-            "{} localizations in {} frames → {} tracks ({} points kept); wrote {}",
-            locs.len(),
-            locs.n_frames(),
-            linked.tracks.len(),
-            linked_rows,
-            args.out.display()
-        );
-    }
+    ctx.summary(format_args!(
+        "{} localizations in {} frames → {} tracks ({} points kept); wrote {}",
+        locs.len(),
+        locs.n_frames(),
+        linked.tracks.len(),
+        linked_rows,
+        args.out.display()
+    ));
     Ok(())
 }
