@@ -61,8 +61,7 @@ pub struct SimSource {
 /// Log-compressed, standardised patch from an envelope.
 fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
     let max = envelope.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-    let db: Vec<f32> =
-        envelope.iter().map(|&v| (20.0 * (v.max(1e-12) / max).log10()).max(-dynamic_range_db)).collect();
+    let db: Vec<f32> = envelope.iter().map(|&v| (20.0 * (v.max(1e-12) / max).log10()).max(-dynamic_range_db)).collect();
     let n = db.len().max(1) as f32;
     let mean = db.iter().sum::<f32>() / n;
     let std = (db.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt().max(1e-6);

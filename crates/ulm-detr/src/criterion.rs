@@ -159,7 +159,7 @@ pub fn giou_loss_sum(src: Tensor<2>, tgt: Tensor<2>) -> Tensor<1> {
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
 }
 
 /// The set criterion.
@@ -289,7 +289,8 @@ impl SetCriterion {
         let mut parts = [0.0; 3];
         let mut matches = Vec::new();
         for (l, (logits, boxes)) in layers.iter().enumerate().skip(first) {
-            let (t, p, m) = self.layer_loss(logits.clone(), boxes.clone(), targets, num_boxes, &format!("layer {l}"))?;
+            let (t, p, m) =
+                self.layer_loss(logits.clone(), boxes.clone(), targets, num_boxes, &format!("layer {l}"))?;
             total = Some(match total {
                 Some(acc) => acc + t,
                 None => t,

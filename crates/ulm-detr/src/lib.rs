@@ -40,8 +40,8 @@ pub mod matcher;
 pub mod ms_deform_attn;
 pub mod position;
 pub mod postprocess;
-pub mod transformer;
 pub mod train;
+pub mod transformer;
 pub mod two_stage;
 pub mod weights;
 

@@ -44,7 +44,12 @@ pub struct MatcherConfig {
 impl MatcherConfig {
     /// Deformable DETR's matcher: focal class cost (α 0.25, γ 2), weights 2 / 5 / 2.
     pub fn deformable_detr() -> Self {
-        Self { class_cost: ClassCost::Focal { alpha: 0.25, gamma: 2.0 }, class_weight: 2.0, bbox_weight: 5.0, giou_weight: 2.0 }
+        Self {
+            class_cost: ClassCost::Focal { alpha: 0.25, gamma: 2.0 },
+            class_weight: 2.0,
+            bbox_weight: 5.0,
+            giou_weight: 2.0,
+        }
     }
 
     /// DETR's matcher: probability class cost, weights 1 / 5 / 2.
@@ -186,7 +191,8 @@ mod tests {
     fn matching_is_optimal_not_greedy() {
         // Query 0 sits on target 0 but query 1 can only reach target 0 reasonably well
         // and target 1 badly; the total is minimal when each query takes its own target.
-        let cfg = MatcherConfig { class_cost: ClassCost::Probability, class_weight: 0.0, bbox_weight: 1.0, giou_weight: 0.0 };
+        let cfg =
+            MatcherConfig { class_cost: ClassCost::Probability, class_weight: 0.0, bbox_weight: 1.0, giou_weight: 0.0 };
         let preds = [[0.2f32, 0.2, 0.1, 0.1], [0.3, 0.2, 0.1, 0.1], [0.9, 0.9, 0.1, 0.1]];
         let targets = [[0.25f32, 0.2, 0.1, 0.1], [0.8, 0.8, 0.1, 0.1]];
         let m = match_image(&[0.5; 3], 1, &preds, &[0, 0], &targets, &cfg).unwrap();

@@ -307,11 +307,7 @@ impl TrainTask for DeformableDetrTask {
 
     fn loss(&self, model: &DeformableDetr, batch: &[Sample], device: &Device) -> Result<TaskLoss, String> {
         let out = model.forward(batch_images(batch, device));
-        let layers = if self.criterion.config.aux_loss {
-            out.aux_outputs
-        } else {
-            vec![(out.logits, out.pred_boxes)]
-        };
+        let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
         let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets(batch)).map_err(|e| e.to_string())?;
         Ok(TaskLoss { total: l.total, components: vec![l.class, l.bbox, l.giou] })
     }
@@ -375,11 +371,7 @@ impl TrainTask for DetrTask {
 
     fn loss(&self, model: &Detr, batch: &[Sample], device: &Device) -> Result<TaskLoss, String> {
         let out = model.forward(batch_images(batch, device));
-        let layers = if self.criterion.config.aux_loss {
-            out.aux_outputs
-        } else {
-            vec![(out.logits, out.pred_boxes)]
-        };
+        let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
         let l = self.criterion.loss(&layers, None, &targets(batch)).map_err(|e| e.to_string())?;
         Ok(TaskLoss { total: l.total, components: vec![l.class, l.bbox, l.giou] })
     }

@@ -239,13 +239,15 @@ mod tests {
 
     #[test]
     fn schedule_values_by_hand() {
-        let s = Schedule { kind: ScheduleKind::Cosine, warmup_steps: 10, step_size: 1, gamma: 0.1, min_lr_fraction: 0.0 };
+        let s =
+            Schedule { kind: ScheduleKind::Cosine, warmup_steps: 10, step_size: 1, gamma: 0.1, min_lr_fraction: 0.0 };
         assert!((s.factor(9, 110) - 1.0).abs() < 1e-12);
         assert!((s.factor(0, 110) - (0.001 + 0.999 * 0.1)).abs() < 1e-12);
         // Half-way through the cosine part: 0.5.
         assert!((s.factor(60, 110) - 0.5).abs() < 1e-12);
         assert!(s.factor(110, 110).abs() < 1e-12);
-        let s = Schedule { kind: ScheduleKind::Step, warmup_steps: 0, step_size: 100, gamma: 0.1, min_lr_fraction: 0.0 };
+        let s =
+            Schedule { kind: ScheduleKind::Step, warmup_steps: 0, step_size: 100, gamma: 0.1, min_lr_fraction: 0.0 };
         assert_eq!(s.factor(99, 1000), 1.0);
         assert!((s.factor(100, 1000) - 0.1).abs() < 1e-12);
         assert!((s.factor(250, 1000) - 0.01).abs() < 1e-12);

@@ -104,7 +104,8 @@ pub fn plot(csv: &Path, png: &Path) -> Result<(), TrainError> {
     let head = lines.next().transpose().map_err(io(csv))?.unwrap_or_default();
     let names: Vec<&str> = head.split(',').collect();
     let col = |n: &str| names.iter().position(|c| *c == n);
-    let (Some(ls), Some(lp), Some(lr), Some(lf)) = (col("loss"), col("val_precision"), col("val_recall"), col("val_f1"))
+    let (Some(ls), Some(lp), Some(lr), Some(lf)) =
+        (col("loss"), col("val_precision"), col("val_recall"), col("val_f1"))
     else {
         return Err(TrainError::Config(format!("{}: not a metrics.csv", csv.display())));
     };

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -15,11 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use ulm_data::{Sample, SampleSource};
 
+use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::records::{MetricsWriter, plot};
 use crate::task::TrainTask;
 use crate::validate::{ValidationScores, calibrate};
-use crate::TrainError;
 
 /// What the loop reports while it runs (the CLI draws a progress bar from it).
 pub trait TrainObserver {
@@ -315,7 +315,7 @@ pub fn train<T: TrainTask>(
         let opt_path = dir.join("optimizer.bin");
         let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
         optim = optim
-            .from_bytes(bytes.into())
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| TrainError::Checkpoint { path: opt_path, message: format!("{e:?}") })?;
     }
     if let Some(text) = &options.resolved_config {

@@ -17,10 +17,16 @@ pub struct ValidationScores {
     pub recall: f64,
     /// F1 at that threshold.
     pub f1: f64,
-    /// Root-mean-square distance of the matched pairs, in wavelengths (NaN without pairs).
+    /// Root-mean-square distance of the matched pairs, in wavelengths (NaN without pairs;
+    /// written as `null` in JSON).
+    #[serde(deserialize_with = "nan_if_null")]
     pub rmse_wavelengths: f64,
     /// Ground-truth points.
     pub n_truth: usize,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Candidate thresholds: 0.01, 0.02, …, 0.99.
@@ -80,5 +86,9 @@ mod tests {
         // RMSE: sqrt((0 + 0.1²)/2) mm = 0.0707 mm = 0.707 λ at λ = 0.1 mm.
         assert!((s.rmse_wavelengths - (0.005f64).sqrt() / 0.1).abs() < 1e-9);
         assert_eq!(s.n_truth, 2);
+        // NaN (no pairs) goes through JSON as null and back.
+        let none = calibrate(&[vec![]], &truth, 0.2, 0.1);
+        let back: ValidationScores = serde_json::from_str(&serde_json::to_string(&none).unwrap()).unwrap();
+        assert!(back.rmse_wavelengths.is_nan() && back.f1 == 0.0);
     }
 }

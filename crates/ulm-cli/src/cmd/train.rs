@@ -46,8 +46,7 @@ impl TrainObserver for BarObserver {
     }
 
     fn step(&mut self, info: &StepInfo<'_>) {
-        let parts: Vec<String> =
-            info.names.iter().zip(info.components).map(|(n, v)| format!("{n} {v:.3}")).collect();
+        let parts: Vec<String> = info.names.iter().zip(info.components).map(|(n, v)| format!("{n} {v:.3}")).collect();
         let val = self.last_val.map(|v| format!(" | val F1 {:.3}", v.f1)).unwrap_or_default();
         self.bar.set_message(format!("loss {:.3} ({}) lr {:.1e}{val}", info.loss, parts.join(", "), info.lr));
         self.bar.set_position(info.step as u64);

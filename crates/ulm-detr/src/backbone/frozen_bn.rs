@@ -104,7 +104,7 @@ mod tests {
         // 2 samples, 4 channels, 2 groups, 2×2 pixels: values 0..32.
         let x = Tensor::<4>::from_data(TensorData::new((0..32).map(|v| v as f32).collect(), [2, 4, 2, 2]), &device);
         let bn = FrozenBatchNorm2dConfig::new(4).with_groups(2).with_epsilon(0.0).init(&device);
-        let y: Vec<f32> = bn.forward(x).into_data().to_vec().unwrap();
+        let y: Vec<f32> = bn.forward(x).into_data().try_to_vec::<f32>().unwrap();
         // Each group holds 8 consecutive values v0..v0+7: mean v0 + 3.5, variance 5.25.
         for g in 0..4 {
             for k in 0..8 {
