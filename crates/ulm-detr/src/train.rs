@@ -173,7 +173,7 @@ impl TrainFile {
             SizePreset::Tiny => vec![16, 32, 64, 128],
             SizePreset::Paper => vec![64, 64, 128, 256, 512],
         };
-        if m.norm_groups > 0 && widths.iter().any(|w| w % m.norm_groups != 0) {
+        if m.norm_groups > 0 && widths.iter().any(|w: &usize| !w.is_multiple_of(m.norm_groups)) {
             return Err(err(format!("model.norm_groups {} must divide the backbone widths {widths:?}", m.norm_groups)));
         }
         check_data(&file.data.train, "train").map_err(err)?;

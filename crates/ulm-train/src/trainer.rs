@@ -405,7 +405,7 @@ pub fn train<T: TrainTask>(
         });
         let every = config.validation.every;
         let mut val_scores = None;
-        if (every > 0 && state.step % every == 0) || state.step == config.steps {
+        if (every > 0 && state.step.is_multiple_of(every)) || state.step == config.steps {
             let v = validate(task, &model, val, config, device)?;
             observer.validation(state.step, &v);
             if state.best.as_ref().is_none_or(|b| v.f1 > b.1.f1) {
@@ -432,7 +432,7 @@ pub fn train<T: TrainTask>(
             plot(&csv, &run_dir.join("curves.png"))?;
         }
         let ck = config.checkpoint_every;
-        if (ck > 0 && state.step % ck == 0) || state.step == config.steps {
+        if (ck > 0 && state.step.is_multiple_of(ck)) || state.step == config.steps {
             save_checkpoint(&model, &optim, &state)?;
         }
     }

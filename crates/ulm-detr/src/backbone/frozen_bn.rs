@@ -52,7 +52,7 @@ impl FrozenBatchNorm2dConfig {
     /// If `groups > 0` does not divide `num_features`.
     pub fn init(&self, device: &Device) -> FrozenBatchNorm2d {
         let n = self.num_features;
-        assert!(self.groups == 0 || n % self.groups == 0, "{} groups do not divide {n} channels", self.groups);
+        assert!(self.groups == 0 || n.is_multiple_of(self.groups), "{} groups do not divide {n} channels", self.groups);
         let affine = |t: Tensor<1>| if self.groups > 0 { Param::from_tensor(t) } else { frozen(t) };
         FrozenBatchNorm2d {
             weight: affine(Tensor::ones([n], device)),
