@@ -44,6 +44,8 @@ enum Command {
     Localize(cmd::localize::Args),
     /// Link localizations into tracks (velocities in mm/s).
     Track(cmd::track::Args),
+    /// Train DE-DETR or DETR from a train.toml (writes runs/NAME/; --resume continues).
+    Train(cmd::train::Args),
     /// Render super-resolved density, velocity and direction maps.
     Render(cmd::render::Args),
     /// Evaluate localizations (precision, recall, RMSE …) or maps (Dice, MTF, FRC).
@@ -68,6 +70,7 @@ pub(crate) fn dispatch(command: Command, ctx: &cmd::Context) -> anyhow::Result<(
         Command::Filter(a) => cmd::filter::run(a, ctx),
         Command::Localize(a) => cmd::localize::run(a, ctx),
         Command::Track(a) => cmd::track::run(a, ctx),
+        Command::Train(a) => cmd::train::run(a, ctx),
         Command::Render(a) => cmd::render::run(a, ctx),
         Command::Eval(a) => cmd::eval::run(a, ctx),
         Command::Demo(a) => cmd::demo::run(a, ctx),

@@ -52,3 +52,5 @@ pub trait SampleSource: Send + Sync {
     /// Sample `index` (`index < len()`), augmented when `augment_seed` is given.
     fn sample(&self, index: usize, augment_seed: Option<u64>) -> Sample;
 }
+
+pub mod sim_source;

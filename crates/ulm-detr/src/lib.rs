@@ -30,14 +30,17 @@
 pub mod attention;
 pub mod backbone;
 pub mod config;
+pub mod criterion;
 pub mod deformable_detr;
 pub mod deformable_transformer;
 pub mod detr;
 pub mod error;
 pub mod heads;
+pub mod matcher;
 pub mod ms_deform_attn;
 pub mod position;
 pub mod postprocess;
+pub mod train;
 pub mod transformer;
 pub mod two_stage;
 pub mod weights;

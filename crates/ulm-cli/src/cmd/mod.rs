@@ -10,6 +10,7 @@ pub mod localize;
 pub mod render;
 pub mod simulate;
 pub mod track;
+pub mod train;
 
 /// What every subcommand gets besides its own options.
 #[derive(Debug, Clone, Copy)]

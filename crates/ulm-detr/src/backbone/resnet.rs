@@ -44,6 +44,11 @@ pub struct ResNetConfig {
     /// (strides 8, 16, 32, as Deformable DETR on COCO).
     #[config(default = "vec![2, 3, 4]")]
     pub out_stages: Vec<usize>,
+    /// Normalisation: `0` = frozen batch norm (for imported weights); `g > 0` = group
+    /// normalisation with `g` groups and a trainable affine, for training from scratch
+    /// (see [`FrozenBatchNorm2dConfig::groups`]). Default 0.
+    #[config(default = 0)]
+    pub norm_groups: usize,
 }
 
 impl ResNetConfig {
@@ -78,7 +83,7 @@ impl ResNetConfig {
     /// Build the backbone with identity batch norms and default-initialised convolutions.
     pub fn init(&self, device: &Device) -> ResNet {
         let conv1 = conv(self.in_channels, self.embedding_size, 7, 2, device);
-        let bn1 = FrozenBatchNorm2dConfig::new(self.embedding_size).init(device);
+        let bn1 = FrozenBatchNorm2dConfig::new(self.embedding_size).with_groups(self.norm_groups).init(device);
         let mut stages = Vec::new();
         let mut in_ch = self.embedding_size;
         let last = self.out_stages.iter().copied().max().unwrap_or(4);
@@ -88,7 +93,7 @@ impl ResNetConfig {
             let blocks = (0..self.depths[s])
                 .map(|j| {
                     let (cin, st) = if j == 0 { (in_ch, stride) } else { (out_ch, 1) };
-                    block(self.block, cin, out_ch, st, device)
+                    block(self.block, cin, out_ch, st, self.norm_groups, device)
                 })
                 .collect();
             stages.push(blocks);
@@ -121,8 +126,8 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize, device: &Device) -> Co
         .init(device)
 }
 
-fn block(kind: ResNetBlock, cin: usize, cout: usize, stride: usize, device: &Device) -> Block {
-    let bn = |c: usize| FrozenBatchNorm2dConfig::new(c).init(device);
+fn block(kind: ResNetBlock, cin: usize, cout: usize, stride: usize, groups: usize, device: &Device) -> Block {
+    let bn = |c: usize| FrozenBatchNorm2dConfig::new(c).with_groups(groups).init(device);
     let downsample =
         (cin != cout || stride != 1).then(|| Downsample { conv: conv(cin, cout, 1, stride, device), bn: bn(cout) });
     match kind {

@@ -1,0 +1,391 @@
+//! Training DE-DETR and DETR: their [`TrainTask`]s and the `train.toml` file format.
+//!
+//! `train.toml` has three tables: `[train]` (the loop, [`ulm_train::TrainConfig`]),
+//! `[model]` ([`ModelSpec`]) and `[data.train]` / `[data.val]` ([`DataSpec`]); see
+//! `configs/train.example.toml` for every field with its documentation.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use ulm_data::Sample;
+use ulm_data::sim_source::SimSourceConfig;
+use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTask, batch_images};
+
+use crate::backbone::{Backbone, BackboneConfig};
+use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
+use crate::postprocess::{Detection, detections_sigmoid, detections_softmax};
+use crate::weights::{load_model, save_model};
+use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
+
+/// Model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Deformable DETR (the papers' DE-DETR).
+    DeformableDetr,
+    /// DETR.
+    Detr,
+}
+
+/// Size preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizePreset {
+    /// The small CPU model ([`DeformableDetrConfig::tiny`], [`DetrConfig::tiny`]).
+    Tiny,
+    /// The papers' model ([`DeformableDetrConfig::paper`], [`DetrConfig::paper`]).
+    Paper,
+}
+
+/// The `[model]` table: which model, and the convergence aids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSpec {
+    /// `deformable-detr` or `detr`. Default deformable-detr.
+    pub kind: ModelKind,
+    /// `tiny` or `paper`. Default tiny.
+    pub preset: SizePreset,
+    /// Object queries (more than the bubbles per patch). Default 100.
+    pub num_queries: usize,
+    /// Deformable DETR: iterative box refinement. Default true.
+    pub box_refine: bool,
+    /// Deformable DETR: two-stage proposals (implies box refinement). Default false.
+    pub two_stage: bool,
+    /// Backbone normalisation: 0 = frozen batch norm (imported weights only), `g` = group
+    /// norm with `g` groups, trained (from scratch). Default 8.
+    pub norm_groups: usize,
+    /// Dropout of the transformer (the preset's when absent).
+    pub dropout: Option<f64>,
+    /// Matching cost weights (class, L1, GIoU); the references' when absent
+    /// (2 / 5 / 2 Deformable DETR, 1 / 5 / 2 DETR).
+    pub matcher_weights: Option<[f64; 3]>,
+    /// Loss weights (class, L1, GIoU); the references' when absent.
+    pub loss_weights: Option<[f64; 3]>,
+    /// Losses on every decoder layer (and the two-stage proposals). Default true.
+    pub aux_loss: bool,
+    /// Detections kept per patch at validation/inference. Default 100.
+    pub top_k: usize,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::DeformableDetr,
+            preset: SizePreset::Tiny,
+            num_queries: 100,
+            box_refine: true,
+            two_stage: false,
+            norm_groups: 8,
+            dropout: None,
+            matcher_weights: None,
+            loss_weights: None,
+            aux_loss: true,
+            top_k: 100,
+        }
+    }
+}
+
+/// One data source of `[data.train]` / `[data.val]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum DataSpec {
+    /// Patches rendered from the simulator ([`SimSourceConfig`]).
+    Sim(SimSourceConfig),
+}
+
+/// The `[data]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFiles {
+    /// Training samples.
+    pub train: DataSpec,
+    /// Validation samples (held out: other seeds).
+    pub val: DataSpec,
+}
+
+/// A whole `train.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainFile {
+    /// The loop.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// The model.
+    #[serde(default)]
+    pub model: ModelSpec,
+    /// The data.
+    pub data: DataFiles,
+}
+
+fn check_data(d: &DataSpec, name: &str) -> Result<(), String> {
+    match d {
+        DataSpec::Sim(s) => {
+            let field = |f: &str, what: &str| Err(format!("data.{name}.{f} must be {what}"));
+            if !(16..=1024).contains(&s.size) {
+                return field("size", "in 16..=1024");
+            }
+            if s.simulations == 0 || s.simulations > 10_000 {
+                return field("simulations", "in 1..=10000");
+            }
+            if s.frames_per_simulation == 0 || s.frames_per_simulation > 100_000 {
+                return field("frames_per_simulation", "in 1..=100000");
+            }
+            if !(s.box_px.is_finite() && s.box_px > 0.0 && s.box_px <= s.size as f32) {
+                return field("box_px", "in (0, size]");
+            }
+            if !(s.dynamic_range_db.is_finite() && s.dynamic_range_db > 0.0) {
+                return field("dynamic_range_db", "> 0");
+            }
+            if s.bubbles_per_frame.is_some_and(|b| !(b.is_finite() && b > 0.0 && b < 1e5)) {
+                return field("bubbles_per_frame", "in (0, 1e5)");
+            }
+            Ok(())
+        }
+    }
+}
+
+impl TrainFile {
+    /// Parses and validates a `train.toml`; `path` names the file in errors.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the file and the problem (TOML syntax, unknown key,
+    /// out-of-range value).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, TrainError> {
+        let err = |m: String| TrainError::Config(format!("{}: {m}", path.display()));
+        let file: TrainFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        file.train.validate().map_err(|e| err(e.to_string()))?;
+        let m = &file.model;
+        if m.num_queries == 0 || m.num_queries > 10_000 {
+            return Err(err("model.num_queries must be in 1..=10000".into()));
+        }
+        if m.top_k == 0 {
+            return Err(err("model.top_k must be at least 1".into()));
+        }
+        if m.dropout.is_some_and(|d| !(0.0..1.0).contains(&d)) {
+            return Err(err("model.dropout must be in [0, 1)".into()));
+        }
+        let ok3 = |w: &Option<[f64; 3]>| w.is_none_or(|w| w.iter().all(|v| v.is_finite() && *v >= 0.0));
+        if !ok3(&m.matcher_weights) || !ok3(&m.loss_weights) {
+            return Err(err("model.matcher_weights / loss_weights must be finite and >= 0".into()));
+        }
+        let widths = match m.preset {
+            SizePreset::Tiny => vec![16, 32, 64, 128],
+            SizePreset::Paper => vec![64, 64, 128, 256, 512],
+        };
+        if m.norm_groups > 0 && widths.iter().any(|w: &usize| !w.is_multiple_of(m.norm_groups)) {
+            return Err(err(format!("model.norm_groups {} must divide the backbone widths {widths:?}", m.norm_groups)));
+        }
+        check_data(&file.data.train, "train").map_err(err)?;
+        check_data(&file.data.val, "val").map_err(err)?;
+        Ok(file)
+    }
+
+    /// The file as TOML (the resolved configuration stored with a run).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn with_norm(backbone: BackboneConfig, groups: usize) -> BackboneConfig {
+    match backbone {
+        BackboneConfig::ResNet(r) => BackboneConfig::ResNet(r.with_norm_groups(groups)),
+        other => other,
+    }
+}
+
+fn criterion(spec: &ModelSpec, mut c: CriterionConfig) -> SetCriterion {
+    if let Some([a, b, g]) = spec.matcher_weights {
+        c.matcher.class_weight = a;
+        c.matcher.bbox_weight = b;
+        c.matcher.giou_weight = g;
+    }
+    if let Some([a, b, g]) = spec.loss_weights {
+        c.class_weight = a;
+        c.bbox_weight = b;
+        c.giou_weight = g;
+    }
+    c.aux_loss = spec.aux_loss;
+    SetCriterion::new(c)
+}
+
+fn freeze_backbone(backbone: Backbone, freeze: Freeze) -> Backbone {
+    match (backbone, freeze) {
+        (b, Freeze::None) => b,
+        (b, Freeze::Backbone) => b.set_require_grad(false),
+        (Backbone::ResNet(mut r), f) => {
+            r.conv1 = r.conv1.set_require_grad(false);
+            r.bn1 = r.bn1.set_require_grad(false);
+            if f == Freeze::Stage1 {
+                r.layer1 = r.layer1.set_require_grad(false);
+            }
+            Backbone::ResNet(r)
+        }
+        (Backbone::Light(mut l), f) => {
+            if let Some(stage) = l.stages.first_mut() {
+                if f == Freeze::Stage1 {
+                    *stage = std::mem::take(stage).set_require_grad(false);
+                } else if let Some(conv) = stage.first_mut() {
+                    *conv = conv.clone().set_require_grad(false);
+                }
+            }
+            Backbone::Light(l)
+        }
+    }
+}
+
+fn targets(batch: &[Sample]) -> Vec<ImageTargets> {
+    batch.iter().map(|s| ImageTargets { boxes: s.boxes.clone(), labels: vec![0; s.boxes.len()] }).collect()
+}
+
+fn to_points(dets: Vec<Vec<Detection>>, batch: &[Sample]) -> Vec<Vec<ScoredPoint>> {
+    dets.into_iter()
+        .zip(batch)
+        .map(|(d, s)| {
+            d.into_iter()
+                .map(|d| {
+                    let col = f64::from(d.cx) * s.width as f64 - 0.5;
+                    let row = f64::from(d.cy) * s.height as f64 - 0.5;
+                    let (x_mm, z_mm) = s.geometry.px_to_mm(col, row);
+                    ScoredPoint { x_mm, z_mm, score: d.score }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Deformable DETR as a [`TrainTask`].
+#[derive(Debug, Clone)]
+pub struct DeformableDetrTask {
+    /// Model configuration.
+    pub config: DeformableDetrConfig,
+    /// Set criterion.
+    pub criterion: SetCriterion,
+    /// Detections kept per patch.
+    pub top_k: usize,
+}
+
+impl DeformableDetrTask {
+    /// The task for a `[model]` table.
+    pub fn from_spec(spec: &ModelSpec) -> Self {
+        let base = match spec.preset {
+            SizePreset::Tiny => DeformableDetrConfig::tiny(),
+            SizePreset::Paper => DeformableDetrConfig::paper(),
+        };
+        let backbone = with_norm(base.backbone.clone(), spec.norm_groups);
+        let dropout = spec.dropout.unwrap_or(base.dropout);
+        let config = base
+            .with_backbone(backbone)
+            .with_num_queries(spec.num_queries)
+            .with_two_stage_num_proposals(spec.num_queries)
+            .with_with_box_refine(spec.box_refine)
+            .with_two_stage(spec.two_stage)
+            .with_dropout(dropout);
+        Self { config, criterion: criterion(spec, CriterionConfig::deformable_detr()), top_k: spec.top_k }
+    }
+}
+
+impl TrainTask for DeformableDetrTask {
+    type Model = DeformableDetr;
+
+    fn name(&self) -> String {
+        "deformable-detr".into()
+    }
+
+    fn init_model(&self, device: &Device) -> DeformableDetr {
+        self.config.init(device)
+    }
+
+    fn freeze(&self, mut model: DeformableDetr, freeze: Freeze) -> DeformableDetr {
+        model.backbone = freeze_backbone(model.backbone, freeze);
+        model
+    }
+
+    fn loss_names(&self) -> Vec<&'static str> {
+        vec!["class", "bbox", "giou"]
+    }
+
+    fn loss(&self, model: &DeformableDetr, batch: &[Sample], device: &Device) -> Result<TaskLoss, String> {
+        let out = model.forward(batch_images(batch, device));
+        let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
+        let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets(batch)).map_err(|e| e.to_string())?;
+        Ok(TaskLoss { total: l.total, components: vec![l.class, l.bbox, l.giou] })
+    }
+
+    fn predict(&self, model: &DeformableDetr, batch: &[Sample], device: &Device) -> Vec<Vec<ScoredPoint>> {
+        let out = model.forward(batch_images(batch, device));
+        to_points(detections_sigmoid(out.logits, out.pred_boxes, self.top_k, 0.0), batch)
+    }
+
+    fn save_weights(&self, model: &DeformableDetr, dir: &Path) -> Result<(), String> {
+        save_model(model, &self.config, dir).map_err(|e| e.to_string())
+    }
+
+    fn load_weights(&self, model: DeformableDetr, dir: &Path) -> Result<DeformableDetr, String> {
+        load_model(model, dir).map_err(|e| e.to_string())
+    }
+}
+
+/// DETR as a [`TrainTask`].
+#[derive(Debug, Clone)]
+pub struct DetrTask {
+    /// Model configuration.
+    pub config: DetrConfig,
+    /// Set criterion.
+    pub criterion: SetCriterion,
+}
+
+impl DetrTask {
+    /// The task for a `[model]` table (box refinement and two-stage do not apply).
+    pub fn from_spec(spec: &ModelSpec) -> Self {
+        let base = match spec.preset {
+            SizePreset::Tiny => DetrConfig::tiny(),
+            SizePreset::Paper => DetrConfig::paper(),
+        };
+        let backbone = with_norm(base.backbone.clone(), spec.norm_groups);
+        let dropout = spec.dropout.unwrap_or(base.dropout);
+        let config = base.with_backbone(backbone).with_num_queries(spec.num_queries).with_dropout(dropout);
+        Self { config, criterion: criterion(spec, CriterionConfig::detr()) }
+    }
+}
+
+impl TrainTask for DetrTask {
+    type Model = Detr;
+
+    fn name(&self) -> String {
+        "detr".into()
+    }
+
+    fn init_model(&self, device: &Device) -> Detr {
+        self.config.init(device)
+    }
+
+    fn freeze(&self, mut model: Detr, freeze: Freeze) -> Detr {
+        model.backbone = freeze_backbone(model.backbone, freeze);
+        model
+    }
+
+    fn loss_names(&self) -> Vec<&'static str> {
+        vec!["class", "bbox", "giou"]
+    }
+
+    fn loss(&self, model: &Detr, batch: &[Sample], device: &Device) -> Result<TaskLoss, String> {
+        let out = model.forward(batch_images(batch, device));
+        let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
+        let l = self.criterion.loss(&layers, None, &targets(batch)).map_err(|e| e.to_string())?;
+        Ok(TaskLoss { total: l.total, components: vec![l.class, l.bbox, l.giou] })
+    }
+
+    fn predict(&self, model: &Detr, batch: &[Sample], device: &Device) -> Vec<Vec<ScoredPoint>> {
+        let out = model.forward(batch_images(batch, device));
+        to_points(detections_softmax(out.logits, out.pred_boxes, 0.0), batch)
+    }
+
+    fn save_weights(&self, model: &Detr, dir: &Path) -> Result<(), String> {
+        save_model(model, &self.config, dir).map_err(|e| e.to_string())
+    }
+
+    fn load_weights(&self, model: Detr, dir: &Path) -> Result<Detr, String> {
+        load_model(model, dir).map_err(|e| e.to_string())
+    }
+}

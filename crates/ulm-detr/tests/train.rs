@@ -1,0 +1,166 @@
+//! Training DE-DETR end to end on simulated patches: exact resume, the train.toml parser
+//! under mutation, and a short run whose loss falls and whose validation recall rises.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use ulm_data::sim_source::{SimSource, SimSourceConfig};
+use ulm_detr::train::{DeformableDetrTask, ModelSpec, TrainFile};
+use ulm_detr::weights::module_tensors;
+use ulm_sim::Preset;
+use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, train};
+
+fn source(size: usize, sims: usize, frames: usize, seed: u64, bubbles: f64) -> SimSource {
+    let mut c = SimSourceConfig::new(Preset::Sparse, size, sims, frames, seed);
+    c.bubbles_per_frame = Some(bubbles);
+    SimSource::new(&c).unwrap()
+}
+
+fn loop_config(dir: &Path, name: &str, steps: usize) -> TrainConfig {
+    let mut c = TrainConfig { name: name.into(), runs_dir: dir.display().to_string(), steps, ..TrainConfig::default() };
+    c.batch_size = 2;
+    c.checkpoint_every = 0;
+    c.validation.every = 0;
+    c.validation.max_samples = 2;
+    c.schedule.warmup_steps = 2;
+    c
+}
+
+fn weights<T: TrainTask>(task: &T, dir: &Path) -> Vec<(String, Vec<f32>)>
+where
+    T::Model: Module,
+{
+    let model = task.load_weights(task.init_model(&Device::flex()), dir).unwrap();
+    module_tensors(&model).into_iter().map(|(k, v)| (k, v.data)).collect()
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = source(32, 1, 6, 11, 3.0);
+    let spec = ModelSpec { num_queries: 8, dropout: Some(0.1), ..ModelSpec::default() };
+    let task = DeformableDetrTask::from_spec(&spec);
+    let device = Device::flex().autodiff();
+    let k = 3;
+    // 2K steps straight.
+    let straight = loop_config(tmp.path(), "straight", 2 * k);
+    train(&task, &straight, &data, &data, &device, RunOptions::default(), &mut ()).unwrap();
+    // K steps, then resume for K more (a new process would start from the same files).
+    let mut split = loop_config(tmp.path(), "split", k);
+    train(&task, &split, &data, &data, &device, RunOptions::default(), &mut ()).unwrap();
+    split.steps = 2 * k;
+    let opts = RunOptions { resume: true, ..RunOptions::default() };
+    let out = train(&task, &split, &data, &data, &device, opts, &mut ()).unwrap();
+    assert_eq!(out.steps_done, 2 * k);
+    let a = weights(&task, &tmp.path().join("straight/checkpoint"));
+    let b = weights(&task, &tmp.path().join("split/checkpoint"));
+    assert_eq!(a.len(), b.len());
+    let mut changed = 0;
+    let init = module_tensors(&task.init_model(&Device::flex()));
+    for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
+        assert_eq!(ka, kb);
+        assert_eq!(va, vb, "{ka} differs after resume");
+        if init.get(ka).is_some_and(|e| e.data != *va) {
+            changed += 1;
+        }
+    }
+    assert!(changed > a.len() / 2, "training changed only {changed} of {} tensors", a.len());
+    // metrics.csv holds each step once.
+    let csv = std::fs::read_to_string(tmp.path().join("split/metrics.csv")).unwrap();
+    let steps: Vec<usize> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(steps, (1..=2 * k).collect::<Vec<_>>());
+    // A new run refuses to overwrite a checkpoint.
+    let again = train(&task, &straight, &data, &data, &device, RunOptions::default(), &mut ());
+    assert!(again.unwrap_err().to_string().contains("--resume"));
+}
+
+#[test]
+fn train_toml_mutations_give_errors_not_panics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train.example.toml");
+    let text = std::fs::read_to_string(&root).unwrap();
+    let file = TrainFile::parse(&text, &root).unwrap();
+    assert_eq!(file.train.schedule.kind, ScheduleKind::Cosine);
+    // The resolved form parses back to the same configuration.
+    assert_eq!(TrainFile::parse(&file.to_toml(), &root).unwrap(), file);
+    let lines: Vec<&str> = text.lines().collect();
+    let tokens = ["-1", "0", "nan", "inf", "1e400", "\"x\"", "[", "]", "=", "true", "99999999999999999999", "#", "\""];
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut errors, n) = (0, 400);
+    for _ in 0..n {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        let i = rng.random_range(0..l.len());
+        match rng.random_range(0..5) {
+            0 => {
+                l.remove(i);
+            }
+            1 => {
+                let dup = l[i].clone();
+                l.insert(i, dup);
+            }
+            2 => {
+                // Replace the value of a `key = value` line.
+                if let Some(eq) = l[i].find('=') {
+                    let t = tokens[rng.random_range(0..tokens.len())];
+                    l[i] = format!("{}= {t}", &l[i][..eq]);
+                }
+            }
+            3 => {
+                // Delete one character.
+                let chars: Vec<char> = l[i].chars().collect();
+                if !chars.is_empty() {
+                    let j = rng.random_range(0..chars.len());
+                    l[i] = chars.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, c)| c).collect();
+                }
+            }
+            _ => {
+                l.insert(i, "unknown_key = 1".into());
+            }
+        }
+        match TrainFile::parse(&l.join("\n"), &root) {
+            Ok(_) => {}
+            Err(e) => {
+                errors += 1;
+                assert!(e.to_string().contains("train.example.toml"), "error does not name the file: {e}");
+            }
+        }
+    }
+    // Comment edits and benign deletions parse; most mutations must be caught.
+    assert!(errors > n / 4 && errors < n, "{errors} of {n} mutations rejected");
+}
+
+/// The stated bar: after 300 steps (batch 4, 48×48 sparse patches, ~3 bubbles each) the
+/// tiny DE-DETR's validation recall at a 2λ gate (4 px, the box size; threshold calibrated
+/// for F1) exceeds 0.5, and the mean loss of the last 50 steps is below 60 % of the first
+/// 50 steps'. (At λ/2 — 1 px — recall is still 0 after 200 steps: measured 2026-12-02,
+/// loss 15.6 → 4.1, box centres ~2 px off; λ/2 needs the long runs.)
+#[test]
+fn tiny_deformable_detr_learns_on_simulated_patches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = source(48, 8, 25, 100, 3.0);
+    let val = source(48, 2, 10, 900, 3.0);
+    let spec = ModelSpec { num_queries: 20, top_k: 20, ..ModelSpec::default() };
+    let task = DeformableDetrTask::from_spec(&spec);
+    let device = Device::flex().autodiff();
+    let mut c = loop_config(tmp.path(), "learn", 300);
+    c.batch_size = 4;
+    c.optimizer.lr = 1e-3;
+    c.optimizer.backbone_lr_multiplier = 1.0;
+    c.optimizer.grad_clip_norm = 1.0;
+    c.schedule.warmup_steps = 20;
+    c.validation.every = 100;
+    c.validation.max_samples = 0;
+    c.validation.gate_wavelengths = 2.0;
+    let out = train(&task, &c, &data, &val, &device, RunOptions::default(), &mut ()).unwrap();
+    let csv = std::fs::read_to_string(tmp.path().join("learn/metrics.csv")).unwrap();
+    let loss: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    let first = loss[..50].iter().sum::<f64>() / 50.0;
+    let last = loss[loss.len() - 50..].iter().sum::<f64>() / 50.0;
+    let v = out.last.unwrap();
+    eprintln!("loss {first:.3} → {last:.3}; val P {:.3} R {:.3} F1 {:.3}", v.precision, v.recall, v.f1);
+    assert!(last < 0.6 * first, "loss {first} → {last}");
+    assert!(v.recall > 0.5, "validation recall {} at 2λ", v.recall);
+    assert!(tmp.path().join("learn/curves.png").exists());
+    assert!(tmp.path().join("learn/best/calibration.json").exists());
+}
