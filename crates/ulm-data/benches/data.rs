@@ -1,6 +1,8 @@
 //! Data throughput: the randomised source (fresh acquisitions, 256² patches) and
 //! augmentation of one 256² patch.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use ulm_data::{AugmentConfig, RandomizedConfig, RandomizedSource, SampleSource, augment};
 
@@ -9,7 +11,6 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     let cfg = RandomizedConfig { samples: 1 << 20, cache_acquisitions: 1, ..RandomizedConfig::default() };
     let src = RandomizedSource::new(cfg.clone()).unwrap();
-    let k = cfg.frames_per_acquisition;
     let mut acq = 0usize;
     // One acquisition = `k` samples: divide the time by k for samples/s.
     g.bench_function("randomized/acquisition_16x256", |b| {
@@ -27,7 +28,6 @@ fn bench(c: &mut Criterion) {
             augment(&s, &a, seed)
         })
     });
-    let _ = k;
     g.finish();
 }
 
