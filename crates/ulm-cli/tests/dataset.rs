@@ -59,7 +59,8 @@ fn frames_and_gt_to_coco_with_split_report() {
         let (x0, z0) = (u["x0_mm"].as_f64().unwrap(), u["z0_mm"].as_f64().unwrap());
         let [x, y, w, h] = a.bbox;
         let (xc, zc) = (x0 + (x + w / 2.0 - 0.5) * g.pixel_size_x_mm, z0 + (y + h / 2.0 - 0.5) * g.pixel_size_z_mm);
-        let hit = (0..gt.len()).any(|i| gt.frame[i] == frame && (gt.x_mm[i] - xc).abs() < 1e-5 && (gt.z_mm[i] - zc).abs() < 1e-5);
+        let hit = (0..gt.len())
+            .any(|i| gt.frame[i] == frame && (gt.x_mm[i] - xc).abs() < 1e-5 && (gt.z_mm[i] - zc).abs() < 1e-5);
         assert!(hit, "box {:?} of frame {frame} is on no bubble", a.bbox);
     }
     let val = ulm_io::coco::read_coco(&out.join("val.json")).unwrap();
@@ -93,7 +94,8 @@ fn from_sim_auto_gap_and_randomized_mix() {
         .success();
     let r = json(&out.join("dataset.json"));
     // 3 acquisitions: 2 train (0.8 · 3 = 2.4), 0 val, 1 test.
-    let blocks: Vec<_> = r["report"]["blocks"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_string()).collect();
+    let blocks: Vec<_> =
+        r["report"]["blocks"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(blocks, ["train", "test"]);
     assert_eq!(ulm_io::coco::read_coco(&out.join("train.json")).unwrap().images.len(), 16);
     assert_eq!(r["acquisitions"].as_array().unwrap().len(), 3);
@@ -105,7 +107,19 @@ fn bad_input_errors_name_the_problem() {
     let out = dir.path().join("x");
     ulm().args(["dataset", "--out"]).arg(&out).assert().code(1);
     ulm()
-        .args(["dataset", "--from-sim", "sparse", "--n-frames", "10", "--rows", "32", "--cols", "32", "--split", "0.5,0.5"])
+        .args([
+            "dataset",
+            "--from-sim",
+            "sparse",
+            "--n-frames",
+            "10",
+            "--rows",
+            "32",
+            "--cols",
+            "32",
+            "--split",
+            "0.5,0.5",
+        ])
         .arg("--out")
         .arg(&out)
         .assert()

@@ -128,7 +128,9 @@ impl AugmentConfig {
             ("dropout_fraction", self.dropout_fraction, 0.0),
         ] {
             if !(a.is_finite() && b.is_finite() && a <= b && a >= min) {
-                return Err(DataError::Config(format!("augment.{name} must be [min, max] with min >= {min}, got [{a}, {b}]")));
+                return Err(DataError::Config(format!(
+                    "augment.{name} must be [min, max] with min >= {min}, got [{a}, {b}]"
+                )));
             }
         }
         if self.dropout_fraction[1] > 1.0 {
@@ -238,7 +240,8 @@ fn rebuild_boxes(s: &mut Sample, bubbles: &[Bubble]) {
 }
 
 fn median_valid(s: &Sample) -> f32 {
-    let mut v: Vec<f32> = (0..s.valid_rows).flat_map(|r| s.image[r * s.width..r * s.width + s.valid_cols].to_vec()).collect();
+    let mut v: Vec<f32> =
+        (0..s.valid_rows).flat_map(|r| s.image[r * s.width..r * s.width + s.valid_cols].to_vec()).collect();
     if v.is_empty() {
         return 0.0;
     }
@@ -325,12 +328,14 @@ fn blur(img: &mut [f32], w: usize, vr: usize, vc: usize, sigma: f64) {
     let mut tmp = vec![0f32; vr * vc];
     for r in 0..vr {
         for c in 0..vc {
-            tmp[r * vc + c] = k.iter().enumerate().map(|(j, kv)| kv * img[r * w + refl(c as isize + j as isize - rad, vc)]).sum();
+            tmp[r * vc + c] =
+                k.iter().enumerate().map(|(j, kv)| kv * img[r * w + refl(c as isize + j as isize - rad, vc)]).sum();
         }
     }
     for r in 0..vr {
         for c in 0..vc {
-            img[r * w + c] = k.iter().enumerate().map(|(j, kv)| kv * tmp[refl(r as isize + j as isize - rad, vr) * vc + c]).sum();
+            img[r * w + c] =
+                k.iter().enumerate().map(|(j, kv)| kv * tmp[refl(r as isize + j as isize - rad, vr) * vc + c]).sum();
         }
     }
 }

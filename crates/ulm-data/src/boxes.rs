@@ -167,7 +167,7 @@ mod tests {
         // Deep: F# = 16 / 8 = 2 → 8 px.
         assert!((b.size_px(16.0, &g).0 - 8.0).abs() < 1e-9);
         let (w, h) = BoxSize::default_wavelengths().size_px(9.0, &g);
-    assert!((w - 6.0).abs() < 1e-12 && (h - 3.0).abs() < 1e-12);
+        assert!((w - 6.0).abs() < 1e-12 && (h - 3.0).abs() < 1e-12);
         assert!(BoxSize::Pixels { w: 0.0, h: 1.0 }.validate().is_err());
     }
 }

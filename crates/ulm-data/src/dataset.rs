@@ -30,7 +30,9 @@ use ulm_core::{Geometry, Localizations};
 use ulm_io::coco::{CocoAnnotation, CocoCategory, CocoDataset, CocoImage};
 
 use crate::boxes::{inside, patch_box};
-use crate::{AugmentConfig, BoxSize, DataError, Normalization, Sample, SampleSource, TileGrid, augment, normalize_patch};
+use crate::{
+    AugmentConfig, BoxSize, DataError, Normalization, Sample, SampleSource, TileGrid, augment, normalize_patch,
+};
 
 /// A ground-truth bubble of one frame: position in mm and box size in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -340,13 +342,23 @@ pub fn coco_import(
         let meta = im.extra.get("ulm").and_then(Value::as_object);
         let num = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_f64);
         let (vr, vc) = match (num("valid_rows"), num("valid_cols")) {
-            (Some(r), Some(c)) if r >= 1.0 && c >= 1.0 && r as usize <= h && c as usize <= w => (r as usize, c as usize),
+            (Some(r), Some(c)) if r >= 1.0 && c >= 1.0 && r as usize <= h && c as usize <= w => {
+                (r as usize, c as usize)
+            }
             (None, None) => (h, w),
             _ => return Err(bad(format!("images[{i}] ({}): invalid ulm.valid_rows/valid_cols", im.file_name))),
         };
-        let g = match (num("x0_mm"), num("z0_mm"), num("pixel_size_x_mm"), num("pixel_size_z_mm"), num("wavelength_mm"), num("frame_rate_hz")) {
-            (Some(x0), Some(z0), Some(px), Some(pz), Some(l), Some(fr)) => Geometry::new(px, pz, x0, z0, l, fr)
-                .map_err(|e| bad(format!("images[{i}] ({}): {e}", im.file_name)))?,
+        let g = match (
+            num("x0_mm"),
+            num("z0_mm"),
+            num("pixel_size_x_mm"),
+            num("pixel_size_z_mm"),
+            num("wavelength_mm"),
+            num("frame_rate_hz"),
+        ) {
+            (Some(x0), Some(z0), Some(px), Some(pz), Some(l), Some(fr)) => {
+                Geometry::new(px, pz, x0, z0, l, fr).map_err(|e| bad(format!("images[{i}] ({}): {e}", im.file_name)))?
+            }
             _ => *geometry.ok_or_else(|| {
                 bad(format!("images[{i}] ({}) has no ulm geometry keys: give the geometry (meta.json)", im.file_name))
             })?,
@@ -357,12 +369,26 @@ pub fn coco_import(
             ImportScaling::Envelope => normalize_patch(&raw, w, h, vr, vc, norm),
             _ => raw.iter().map(|v| v / max).collect(),
         };
-        let mut s = Sample { image, height: h, width: w, valid_rows: vr, valid_cols: vc, boxes: vec![], geometry: g, centers_mm: vec![] };
+        let mut s = Sample {
+            image,
+            height: h,
+            width: w,
+            valid_rows: vr,
+            valid_cols: vc,
+            boxes: vec![],
+            geometry: g,
+            centers_mm: vec![],
+        };
         for a in by_image.get(&im.id).map(Vec::as_slice).unwrap_or_default() {
             let [x, y, bw, bh] = a.bbox;
             // Box centre in pixel-edge coordinates → pixel index (centre convention).
             let (col, row) = (x + bw / 2.0 - 0.5, y + bh / 2.0 - 0.5);
-            let center = match a.extra.get("center_mm").and_then(Value::as_array).map(|v| v.iter().filter_map(Value::as_f64).collect::<Vec<_>>()) {
+            let center = match a
+                .extra
+                .get("center_mm")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
+            {
                 Some(v) if v.len() == 2 => (v[0], v[1]),
                 _ => g.px_to_mm(col, row),
             };

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use ulm_core::{Geometry, Localizations, Progress};
 
 use crate::dataset::{CocoExport, PatchOrigin, frame_patches, points_by_frame};
-use crate::{BoxSize, DataError, Normalization, RandomizedSource, SampleSource, SplitConfig, SplitReport, TileGrid, split_frames};
+use crate::{
+    BoxSize, DataError, Normalization, RandomizedSource, SampleSource, SplitConfig, SplitReport, TileGrid, split_frames,
+};
 
 /// How frames are cut into patches.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -133,7 +135,8 @@ pub fn export_frames(
         let mut ex = CocoExport::new(&out.join(name), &cfg.normalization)?;
         let mut nb = 0;
         for f in range.clone() {
-            let patches = frame_patches(envelope.index_axis(Axis(0), f), geometry, &points[f], &grid, &cfg.normalization)?;
+            let patches =
+                frame_patches(envelope.index_axis(Axis(0), f), geometry, &points[f], &grid, &cfg.normalization)?;
             for (t, s) in patches.iter().enumerate() {
                 nb += s.boxes.len();
                 ex.add(s, PatchOrigin { frame: f, tile: t })?;

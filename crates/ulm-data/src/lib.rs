@@ -66,7 +66,9 @@ pub use dataset::{
 };
 pub use export::{BlockSummary, DatasetConfig, ExportReport, Tiling, export_frames, export_randomized};
 pub use normalize::{Normalization, normalize_patch};
-pub use randomized::{AcquisitionParams, PRESETS, PSF_MODELS, PresetSpec, PsfModel, RandomizedConfig, RandomizedSource};
+pub use randomized::{
+    AcquisitionParams, PRESETS, PSF_MODELS, PresetSpec, PsfModel, RandomizedConfig, RandomizedSource,
+};
 pub use split::{Gap, SplitConfig, SplitReport, frame_correlation, mean_correlation_at_lag, split_frames};
 pub use tiling::{Tile, TileGrid};
 

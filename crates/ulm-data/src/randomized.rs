@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use ulm_core::{FrameData, NoProgress};
 use ulm_sim::{Preset, SimConfig};
 
-use crate::dataset::{GtPoint, frame_patches};
+use crate::dataset::frame_patches;
 use crate::{AugmentConfig, BoxSize, DataError, Normalization, Sample, SampleSource, TileGrid, augment};
 
 /// A simulator preset of the mix.
@@ -270,8 +270,8 @@ impl RandomizedSource {
         let points = crate::dataset::points_by_frame(&sim.truth, k, &geometry, &boxes)?;
         let mut out = Vec::with_capacity(k);
         for (f, pts) in points.iter().enumerate() {
-            let pts: Vec<GtPoint> = pts.clone();
-            let mut s = frame_patches(env.index_axis(ndarray::Axis(0), f), &geometry, &pts, &grid, &self.cfg.normalization)?;
+            let mut s =
+                frame_patches(env.index_axis(ndarray::Axis(0), f), &geometry, pts, &grid, &self.cfg.normalization)?;
             out.push(s.remove(0));
         }
         Ok(out)

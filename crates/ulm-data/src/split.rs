@@ -279,7 +279,9 @@ mod tests {
     #[test]
     fn bad_splits_error() {
         let frames = moving_average_frames(10, 2);
-        let bad = |f: [f64; 3], g: usize| split_frames(frames.view(), &SplitConfig { fractions: f, gap: Gap::Frames { frames: g } });
+        let bad = |f: [f64; 3], g: usize| {
+            split_frames(frames.view(), &SplitConfig { fractions: f, gap: Gap::Frames { frames: g } })
+        };
         assert!(bad([0.5, 0.2, 0.2], 0).unwrap_err().to_string().contains("sum to 1"));
         assert!(bad([0.4, 0.3, 0.3], 5).unwrap_err().to_string().contains("gaps of 5"));
     }

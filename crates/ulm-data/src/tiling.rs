@@ -188,11 +188,7 @@ impl TileGrid {
 
     /// Geometry of a tile: the frame's, with pixel `(0, 0)` moved to the tile's origin.
     pub fn tile_geometry(&self, frame: &Geometry, tile: &Tile) -> Geometry {
-        Geometry {
-            x0_mm: frame.col_to_x_mm(tile.col0 as f64),
-            z0_mm: frame.row_to_z_mm(tile.row0 as f64),
-            ..*frame
-        }
+        Geometry { x0_mm: frame.col_to_x_mm(tile.col0 as f64), z0_mm: frame.row_to_z_mm(tile.row0 as f64), ..*frame }
     }
 
     /// Tile pixel `(col, row)` → frame pixel.

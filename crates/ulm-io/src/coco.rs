@@ -134,7 +134,10 @@ pub fn validate_coco(ds: &CocoDataset, path: &Path) -> Result<()> {
             return Err(Error::format(path, format!("images[{i}]: duplicate image id {}", im.id)));
         }
         if im.width == 0 || im.height == 0 {
-            return Err(Error::format(path, format!("images[{i}] (id {}): empty {}×{} image", im.id, im.width, im.height)));
+            return Err(Error::format(
+                path,
+                format!("images[{i}] (id {}): empty {}×{} image", im.id, im.width, im.height),
+            ));
         }
     }
     let mut cats = HashSet::new();
@@ -149,7 +152,10 @@ pub fn validate_coco(ds: &CocoDataset, path: &Path) -> Result<()> {
             return Err(Error::format(path, format!("annotations[{i}]: duplicate annotation id {}", a.id)));
         }
         if !images.contains(&a.image_id) {
-            return Err(Error::format(path, format!("annotations[{i}] (id {}): unknown image_id {}", a.id, a.image_id)));
+            return Err(Error::format(
+                path,
+                format!("annotations[{i}] (id {}): unknown image_id {}", a.id, a.image_id),
+            ));
         }
         if !cats.contains(&a.category_id) {
             return Err(Error::format(
@@ -221,9 +227,8 @@ pub fn read_png_gray(path: &Path) -> Result<GrayImage> {
     let mut dec = png::Decoder::new(BufReader::new(file));
     dec.set_transformations(png::Transformations::EXPAND);
     let mut reader = dec.read_info().map_err(|e| Error::format(path, format!("not a PNG image: {e}")))?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or_else(|| Error::format(path, "PNG image too large for this machine"))?;
+    let size =
+        reader.output_buffer_size().ok_or_else(|| Error::format(path, "PNG image too large for this machine"))?;
     let mut buf = vec![0u8; size];
     let info = reader.next_frame(&mut buf).map_err(|e| Error::format(path, format!("corrupt PNG image: {e}")))?;
     let (w, h) = (info.width as usize, info.height as usize);

@@ -30,7 +30,8 @@ fn border_bubbles_assigned_once_and_boxes_on_them() {
     let (env, truth) = frames_with(&bubbles, 1);
     let grid = TileGrid::with_patch(64, 64, 32, 32, 0).unwrap();
     let boxes = BoxSize::Pixels { w: 4.0, h: 2.0 };
-    let ds = PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
+    let ds =
+        PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
     assert_eq!(ds.len(), 4);
     let total: usize = ds.samples().iter().map(|s| s.boxes.len()).sum();
     assert_eq!(total, bubbles.len(), "each bubble in exactly one tile");
@@ -60,15 +61,18 @@ fn overlap_puts_a_bubble_in_both_tiles_and_small_frames_are_padded() {
     let (env, truth) = frames_with(&[(0, 30.0, 5.0)], 1);
     let grid = TileGrid::with_patch(64, 64, 40, 64, 16).unwrap(); // rows: 0..40, 24..64
     let boxes = BoxSize::Pixels { w: 4.0, h: 2.0 };
-    let ds = PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
+    let ds =
+        PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
     assert_eq!(ds.samples()[0].boxes.len(), 1);
     assert_eq!(ds.samples()[1].boxes.len(), 0);
     let (env, truth) = frames_with(&[(0, 30.0, 30.0)], 1);
-    let ds = PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
+    let ds =
+        PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
     assert_eq!((ds.samples()[0].boxes.len(), ds.samples()[1].boxes.len()), (1, 1));
     // A 64 × 64 frame in 80 × 96 patches: padded, mask carried.
     let grid = TileGrid::with_patch(64, 64, 80, 96, 0).unwrap();
-    let ds = PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
+    let ds =
+        PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &boxes, &Normalization::default()).unwrap();
     let s = &ds.samples()[0];
     assert_eq!((s.height, s.width, s.valid_rows, s.valid_cols), (80, 96, 64, 64));
     let mask = s.padding_mask();
@@ -149,10 +153,29 @@ fn hand_written_coco_imports_and_bad_input_names_the_file() {
 fn augmentation_only_with_a_seed() {
     let (env, truth) = frames_with(&[(0, 20.0, 20.0)], 1);
     let grid = TileGrid::with_patch(64, 64, 64, 64, 0).unwrap();
-    let ds = PatchDataset::from_frames(env.view(), &geom(), &truth, 0..1, &grid, &BoxSize::Pixels { w: 4.0, h: 2.0 }, &Normalization::default())
-        .unwrap()
-        .with_augmentation(AugmentConfig::default());
+    let ds = PatchDataset::from_frames(
+        env.view(),
+        &geom(),
+        &truth,
+        0..1,
+        &grid,
+        &BoxSize::Pixels { w: 4.0, h: 2.0 },
+        &Normalization::default(),
+    )
+    .unwrap()
+    .with_augmentation(AugmentConfig::default());
     assert_eq!(ds.sample(0, None), ds.samples()[0]);
     assert_eq!(ds.sample(0, Some(5)), ds.sample(0, Some(5)));
-    assert!(PatchDataset::from_frames(env.view(), &geom(), &truth, 0..2, &grid, &BoxSize::Pixels { w: 4.0, h: 2.0 }, &Normalization::default()).is_err());
+    assert!(
+        PatchDataset::from_frames(
+            env.view(),
+            &geom(),
+            &truth,
+            0..2,
+            &grid,
+            &BoxSize::Pixels { w: 4.0, h: 2.0 },
+            &Normalization::default()
+        )
+        .is_err()
+    );
 }
