@@ -68,10 +68,13 @@ pub fn points_by_frame(
             return Err(DataError::Config(format!("ground-truth row {i} has a non-finite position")));
         }
         let (mut w, mut h) = boxes.size_px(z, geometry);
-        if let (Some(wm), Some(hm)) = (&truth.w_mm, &truth.h_mm) {
-            if wm[i].is_finite() && hm[i].is_finite() && wm[i] > 0.0 && hm[i] > 0.0 {
-                (w, h) = (wm[i] / geometry.pixel_size_x_mm, hm[i] / geometry.pixel_size_z_mm);
-            }
+        if let (Some(wm), Some(hm)) = (&truth.w_mm, &truth.h_mm)
+            && wm[i].is_finite()
+            && hm[i].is_finite()
+            && wm[i] > 0.0
+            && hm[i] > 0.0
+        {
+            (w, h) = (wm[i] / geometry.pixel_size_x_mm, hm[i] / geometry.pixel_size_z_mm);
         }
         out[f].push(GtPoint { x_mm: x, z_mm: z, w_px: w, h_px: h });
     }

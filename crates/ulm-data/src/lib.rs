@@ -69,7 +69,9 @@ pub use normalize::{Normalization, normalize_patch};
 pub use randomized::{
     AcquisitionParams, PRESETS, PSF_MODELS, PresetSpec, PsfModel, RandomizedConfig, RandomizedSource,
 };
-pub use split::{Gap, SplitConfig, SplitReport, frame_correlation, mean_correlation_at_lag, split_frames};
+pub use split::{
+    Gap, SplitConfig, SplitReport, frame_correlation, mean_correlation_at_lag, split_frames, temporal_mean,
+};
 pub use tiling::{Tile, TileGrid};
 
 use ulm_core::Geometry;

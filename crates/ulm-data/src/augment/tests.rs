@@ -135,10 +135,8 @@ fn deterministic_from_the_seed_and_leaving_bubbles_dropped() {
     affine(&mut t, 0.0, 1.0, -5.0, 0.0, &mut b);
     rebuild_boxes(&mut t, &b);
     assert!(t.boxes.is_empty() && t.centers_mm.is_empty());
-    let mut bad = AugmentConfig::default();
-    bad.flip_prob = 1.5;
+    let bad = AugmentConfig { flip_prob: 1.5, ..AugmentConfig::default() };
     assert!(bad.validate().unwrap_err().to_string().contains("flip_prob"));
-    bad = AugmentConfig::default();
-    bad.scale_range = [1.2, 0.9];
+    let bad = AugmentConfig { scale_range: [1.2, 0.9], ..AugmentConfig::default() };
     assert!(bad.validate().unwrap_err().to_string().contains("scale_range"));
 }
