@@ -35,7 +35,8 @@ pub enum Gap {
         /// Frames dropped between blocks.
         frames: usize,
     },
-    /// The smallest gap whose frames across it correlate below `threshold`, at most
+    /// The smallest gap whose frames across it correlate below `threshold` (a negative
+    /// correlation is below it), at most
     /// `max_frames`.
     Auto {
         /// Correlation threshold (the paper: 0.0017).
@@ -172,7 +173,7 @@ pub fn split_frames(frames: ArrayView3<'_, f32>, cfg: &SplitConfig) -> Result<Sp
             for lag in candidate_lags(max_lag) {
                 let c = mean_correlation_at_lag(frames, mean, lag, CORRELATION_PAIRS).unwrap_or(0.0);
                 curve.push((lag, c));
-                if c.abs() < threshold {
+                if c < threshold {
                     found = Some(lag);
                     break;
                 }
