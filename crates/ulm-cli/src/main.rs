@@ -48,6 +48,9 @@ enum Command {
     Train(cmd::train::Args),
     /// Render super-resolved density, velocity and direction maps.
     Render(cmd::render::Args),
+    /// Training data for the learned localizers: COCO JSON + 16-bit PNG patches, split
+    /// without leakage (from a simulation, frames + ground truth, or a randomised mix).
+    Dataset(cmd::dataset::Args),
     /// Evaluate localizations (precision, recall, RMSE …) or maps (Dice, MTF, FRC).
     Eval(cmd::eval::Args),
     /// Run the whole pipeline on built-in simulated data (no download) and write every
@@ -72,6 +75,7 @@ pub(crate) fn dispatch(command: Command, ctx: &cmd::Context) -> anyhow::Result<(
         Command::Track(a) => cmd::track::run(a, ctx),
         Command::Train(a) => cmd::train::run(a, ctx),
         Command::Render(a) => cmd::render::run(a, ctx),
+        Command::Dataset(a) => cmd::dataset::run(a, ctx),
         Command::Eval(a) => cmd::eval::run(a, ctx),
         Command::Demo(a) => cmd::demo::run(a, ctx),
     }

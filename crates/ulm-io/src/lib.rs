@@ -38,6 +38,7 @@
 
 mod atomic;
 mod axis;
+pub mod coco;
 mod convert;
 mod csv_table;
 mod error;
