@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Parity and timing of `ulm track` against trackpy 0.7 (no predictor).
+"""Parity and timing of `ulm track` against trackpy 0.7 (no predictor), CSV and Parquet.
 
 Links the same localizations with trackpy's `link` and with `ulm track --predictor none
 --no-speed-rejection --min-length 1` (same search range and memory), compares the sets of
 links (pairs of consecutive points of a track, keyed by input row), explains each
 difference, and times both on the same input.
 
-Usage (venv with `pip install trackpy==0.7 pandas numpy`):
+Usage (venv with `pip install trackpy==0.7 pandas numpy pyarrow`):
     python scripts/trackpy_parity.py --ulm target/release/ulm --frames 1000 --out /tmp/parity
+    python scripts/trackpy_parity.py --ulm target/release/ulm --frames 1000 --per-frame 138  # ~131k rows
     python scripts/trackpy_parity.py --ulm ... --locs sim/gt.csv --meta sim/meta.json ...
     python scripts/trackpy_parity.py --fixture crates/ulm-track/tests/fixtures  # small fixture
 
@@ -18,7 +19,9 @@ counts memory in present frames, ulm in frame numbers: identical when none is em
 
 Timing (best of --repeats): trackpy on `tp.link` of an in-memory DataFrame; ulm both on
 its linking alone (the time `ulm -v track` logs: in-memory table to tracks, like with
-like) and on the whole CLI process (CSV reading, linking, CSV writing).
+like) and on the whole CLI process (reading, linking, writing), once with CSV input and
+output and once with the same table as Parquet (written by pyarrow, snappy; ulm writes the
+tracks as Parquet, which pandas reads back for the parity check).
 """
 import argparse
 import json
@@ -78,8 +81,8 @@ def run_trackpy(df, search_range, memory):
     return linked["particle"].to_numpy(), secs
 
 
-def run_ulm(ulm, csv_path, meta_path, out_dir, search_range, memory):
-    tracks = os.path.join(out_dir, "ulm_tracks.csv")
+def run_ulm(ulm, csv_path, meta_path, out_dir, search_range, memory, ext="csv"):
+    tracks = os.path.join(out_dir, f"ulm_tracks.{ext}")
     cmd = [ulm, "-v", "track", csv_path, "--meta", meta_path, "--search-range-mm", repr(search_range),
            "--memory", str(memory), "--min-length", "1", "--predictor", "none", "--no-speed-rejection",
            "--out", tracks]
@@ -87,7 +90,8 @@ def run_ulm(ulm, csv_path, meta_path, out_dir, search_range, memory):
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
     secs = time.perf_counter() - t0
     m = re.search(r"linking took ([0-9.]+) s", res.stderr)
-    return pd.read_csv(tracks), secs, float(m.group(1))
+    table = pd.read_parquet(tracks) if ext == "parquet" else pd.read_csv(tracks)
+    return table, secs, float(m.group(1))
 
 
 def ulm_ids(df, tracks):
@@ -154,12 +158,20 @@ def main():
     csv_path = os.path.join(a.out, "locs.csv")
     df.to_csv(csv_path, index=False, float_format="%.17g")
     df = pd.read_csv(csv_path)  # the exact values ulm reads
+    pq_path = os.path.join(a.out, "locs.parquet")
+    df.to_parquet(pq_path, index=False)
 
     tp_runs = [run_trackpy(df, a.search_range_mm, a.memory) for _ in range(a.repeats)]
     tp_ids, tp_secs = tp_runs[0][0], min(r[1] for r in tp_runs)
     ulm_runs = [run_ulm(a.ulm, csv_path, meta, a.out, a.search_range_mm, a.memory) for _ in range(a.repeats)]
     tracks = ulm_runs[0][0]
     ulm_secs, ulm_link_secs = min(r[1] for r in ulm_runs), min(r[2] for r in ulm_runs)
+    pq_runs = [run_ulm(a.ulm, pq_path, meta, a.out, a.search_range_mm, a.memory, "parquet") for _ in range(a.repeats)]
+    pq_secs = min(r[1] for r in pq_runs)
+    pq_tracks = pq_runs[0][0]
+    same = (pq_tracks.columns.tolist() == tracks.columns.tolist() and len(pq_tracks) == len(tracks)
+            and all(np.array_equal(pq_tracks[c].to_numpy(), tracks[c].to_numpy(), equal_nan=True) for c in tracks))
+    assert same, "Parquet and CSV runs gave different tracks"
     u_ids = ulm_ids(df, tracks)
     fr = df.frame.to_numpy()
     tp_links, u_links = links_from_ids(fr, tp_ids), links_from_ids(fr, u_ids)
@@ -172,7 +184,8 @@ def main():
         "trackpy_tracks": int(len(np.unique(tp_ids))), "ulm_tracks": int(len(np.unique(u_ids))),
         "trackpy_link_s": round(tp_secs, 3), "ulm_link_s": round(ulm_link_secs, 4),
         "ulm_cli_s": round(ulm_secs, 3), "speedup_link": round(tp_secs / ulm_link_secs, 1),
-        "speedup_cli": round(tp_secs / ulm_secs, 1),
+        "speedup_cli": round(tp_secs / ulm_secs, 1), "ulm_cli_parquet_s": round(pq_secs, 3),
+        "speedup_cli_parquet": round(tp_secs / pq_secs, 1), "repeats": a.repeats,
     }
     with open(os.path.join(a.out, "parity.json"), "w") as fh:
         json.dump({"summary": summary, "differences": diffs}, fh, indent=1)

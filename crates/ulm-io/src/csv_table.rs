@@ -1,40 +1,62 @@
-//! Localization and track CSV tables. Reading reuses one `csv::ByteRecord` and parses
-//! numbers straight from its (trimmed) bytes; writing formats every row into one reusable byte buffer
-//! (floats in shortest round-trip form, exactly as `f64::to_string` prints them).
+//! Localization and track CSV tables.
+//!
+//! Reading: the whole file is read at once and, unless it quotes cells, parsed in parallel
+//! chunks on line boundaries with hand-rolled number parsers ([`fast`]); quoted files go
+//! through the `csv` crate (one reused `csv::ByteRecord`). Both paths accept the same files,
+//! give the same values and name the same line in an error.
+//!
+//! Writing: rows are formatted in parallel batches into byte buffers (floats in shortest
+//! round-trip form, exactly as `f64::to_string` prints them) and written in order.
+
+mod fast;
 
 use std::io::Write;
 use std::path::Path;
 
+use rayon::prelude::*;
 use ulm_core::{ExtraColumn, Localizations, Track, TrackPoint, Tracks};
 
 use crate::{Error, Result, atomic_write};
+use fast::{CsvText, RowError, Rows, parse_chunks};
 
-const KNOWN: [&str; 6] = ["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
+pub(crate) const KNOWN: [&str; 6] = ["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
 
-fn parse_cell<T: std::str::FromStr>(path: &Path, line: u64, col: &str, cell: &[u8]) -> Result<T> {
-    std::str::from_utf8(cell).ok().and_then(|c| c.trim().parse::<T>().ok()).ok_or_else(|| {
-        let cell = String::from_utf8_lossy(cell);
-        let cell = cell.trim();
-        Error::format(path, format!("line {line}, column `{col}`: `{cell}` is not a valid number"))
-    })
-}
-
-fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut rdr =
-        csv::ReaderBuilder::new().has_headers(true).flexible(false).buffer_capacity(1 << 16).from_reader(file);
+/// The file's rows parsed into `R` by the fast path, or by the `csv` crate when cells are
+/// quoted. `layout` maps the header to an accumulator factory.
+fn read_rows<L, R: Rows>(
+    path: &Path,
+    layout: impl FnOnce(&[String]) -> Result<L>,
+    new: impl Fn(&L) -> R + Sync,
+) -> Result<R>
+where
+    L: Sync,
+{
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if CsvText::fits(&bytes) {
+        let text = CsvText::new(bytes).map_err(|m| Error::format(path, m))?;
+        let lay = layout(&text.headers)?;
+        return parse_chunks(&text, || new(&lay)).map_err(|m| Error::format(path, m));
+    }
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes.as_slice());
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::format(path, format!("cannot read CSV header: {e}")))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    Ok((rdr, headers))
-}
-
-/// Reads the next record into `rec`; `Ok(false)` at the end of the file.
-fn next_record(path: &Path, rdr: &mut csv::Reader<std::fs::File>, rec: &mut csv::ByteRecord) -> Result<bool> {
-    rdr.read_byte_record(rec).map_err(|e| Error::format(path, format!("malformed CSV: {e}")))
+    let lay = layout(&headers)?;
+    let mut rows = new(&lay);
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        if !rdr.read_byte_record(&mut rec).map_err(|e| Error::format(path, format!("malformed CSV: {e}")))? {
+            return Ok(rows);
+        }
+        let fields: Vec<&[u8]> = rec.iter().collect();
+        if let Err(e) = rows.push(&fields) {
+            let line = rec.position().map_or(0, |p| p.line());
+            return Err(Error::format(path, e.message(line)));
+        }
+    }
 }
 
 fn require(path: &Path, headers: &[String], name: &str) -> Result<usize> {
@@ -42,6 +64,219 @@ fn require(path: &Path, headers: &[String], name: &str) -> Result<usize> {
         .iter()
         .position(|h| h == name)
         .ok_or_else(|| Error::format(path, format!("missing required column `{name}` (header: {})", headers.join(","))))
+}
+
+fn optional(headers: &[String], name: &str) -> Option<usize> {
+    headers.iter().position(|h| h == name)
+}
+
+/// `cell` (trimmed) parsed by `parse`, or the error naming the column and the cell.
+fn cell<T>(raw: &[u8], col: &str, parse: impl Fn(&[u8]) -> Option<T>) -> Result<T, RowError> {
+    // ASCII trimming first (fast); `str::trim`'s Unicode whitespace only when that fails.
+    parse(raw.trim_ascii())
+        .or_else(|| std::str::from_utf8(raw).ok().and_then(|t| parse(t.trim().as_bytes())))
+        .ok_or_else(|| {
+            let cell = String::from_utf8_lossy(raw);
+            let cell = cell.trim();
+            RowError::new("", format!(", column `{col}`: `{cell}` is not a valid number"))
+        })
+}
+
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    fast::parse_u64(s).and_then(|v| u32::try_from(v).ok())
+}
+
+fn finite_position(x: f64, z: f64) -> Result<(), RowError> {
+    if x.is_finite() && z.is_finite() {
+        Ok(())
+    } else {
+        Err(RowError::new("", format!(": non-finite position ({x}, {z})")))
+    }
+}
+
+/// Column positions of a localization table.
+#[derive(Clone)]
+struct LocLayout {
+    frame: usize,
+    x: usize,
+    z: usize,
+    score: Option<usize>,
+    w: Option<usize>,
+    h: Option<usize>,
+    /// Other columns: (position, name).
+    extra: Vec<(usize, String)>,
+}
+
+impl LocLayout {
+    fn new(path: &Path, headers: &[String]) -> Result<Self> {
+        Ok(Self {
+            frame: require(path, headers, "frame")?,
+            x: require(path, headers, "x_mm")?,
+            z: require(path, headers, "z_mm")?,
+            score: optional(headers, "score"),
+            w: optional(headers, "w_mm"),
+            h: optional(headers, "h_mm"),
+            extra: (0..headers.len())
+                .filter(|&i| !KNOWN.contains(&headers[i].as_str()))
+                .map(|i| (i, headers[i].clone()))
+                .collect(),
+        })
+    }
+}
+
+/// Localization rows being parsed.
+struct LocRows {
+    lay: LocLayout,
+    t: Localizations,
+    w: Vec<f64>,
+    h: Vec<f64>,
+    extra: Vec<Vec<String>>,
+}
+
+impl LocRows {
+    fn new(lay: &LocLayout) -> Self {
+        Self {
+            lay: lay.clone(),
+            t: Localizations::new(),
+            w: Vec::new(),
+            h: Vec::new(),
+            extra: vec![Vec::new(); lay.extra.len()],
+        }
+    }
+
+    fn finish(self) -> Localizations {
+        let mut t = self.t;
+        t.w_mm = self.lay.w.map(|_| self.w);
+        t.h_mm = self.lay.h.map(|_| self.h);
+        t.extra = self
+            .lay
+            .extra
+            .iter()
+            .zip(self.extra)
+            .map(|((_, name), values)| ExtraColumn { name: name.clone(), values })
+            .collect();
+        t
+    }
+}
+
+impl Rows for LocRows {
+    fn push(&mut self, f: &[&[u8]]) -> Result<(), RowError> {
+        let lay = &self.lay;
+        let frame = cell(f[lay.frame], "frame", parse_u32)?;
+        let x = cell(f[lay.x], "x_mm", fast::parse_f64)?;
+        let z = cell(f[lay.z], "z_mm", fast::parse_f64)?;
+        finite_position(x, z)?;
+        let score = match lay.score {
+            Some(i) => cell(f[i], "score", fast::parse_f32)?,
+            None => 1.0,
+        };
+        if let Some(i) = lay.w {
+            self.w.push(cell(f[i], "w_mm", fast::parse_f64)?);
+        }
+        if let Some(i) = lay.h {
+            self.h.push(cell(f[i], "h_mm", fast::parse_f64)?);
+        }
+        for ((i, name), col) in lay.extra.iter().zip(&mut self.extra) {
+            let text = std::str::from_utf8(f[*i])
+                .map_err(|_| RowError::new("malformed CSV: ", format!(", column `{name}`: invalid UTF-8")))?;
+            col.push(text.trim().to_string());
+        }
+        self.t.push(frame, x, z, score);
+        Ok(())
+    }
+
+    fn append(&mut self, later: Self) {
+        let t = later.t;
+        self.t.frame.extend(t.frame);
+        self.t.x_mm.extend(t.x_mm);
+        self.t.z_mm.extend(t.z_mm);
+        self.t.score.extend(t.score);
+        self.w.extend(later.w);
+        self.h.extend(later.h);
+        for (a, b) in self.extra.iter_mut().zip(later.extra) {
+            a.extend(b);
+        }
+    }
+}
+
+/// Reads a localization / ground-truth CSV. Required columns `frame, x_mm, z_mm`;
+/// optional `score` (1.0 when absent), `w_mm`, `h_mm`; any other column is kept verbatim
+/// (trimmed) in [`Localizations::extra`].
+pub fn read_localizations_csv(path: &Path) -> Result<Localizations> {
+    let rows = read_rows(path, |h| LocLayout::new(path, h), LocRows::new)?;
+    Ok(rows.finish())
+}
+
+/// Column positions of a tracks table.
+#[derive(Clone, Copy)]
+struct TrackLayout {
+    id: usize,
+    frame: usize,
+    x: usize,
+    z: usize,
+    vx: Option<usize>,
+    vz: Option<usize>,
+}
+
+/// Track rows being parsed: (track id, point) in file order.
+struct TrackRows(TrackLayout, Vec<(u64, TrackPoint)>);
+
+impl Rows for TrackRows {
+    fn push(&mut self, f: &[&[u8]]) -> Result<(), RowError> {
+        let lay = self.0;
+        let opt = |i: Option<usize>, name: &str| match i {
+            Some(i) => cell(f[i], name, fast::parse_f64),
+            None => Ok(f64::NAN),
+        };
+        let id = cell(f[lay.id], "track_id", fast::parse_u64)?;
+        let p = TrackPoint {
+            frame: cell(f[lay.frame], "frame", parse_u32)?,
+            x_mm: cell(f[lay.x], "x_mm", fast::parse_f64)?,
+            z_mm: cell(f[lay.z], "z_mm", fast::parse_f64)?,
+            vx_mm_s: opt(lay.vx, "vx_mm_s")?,
+            vz_mm_s: opt(lay.vz, "vz_mm_s")?,
+        };
+        finite_position(p.x_mm, p.z_mm)?;
+        self.1.push((id, p));
+        Ok(())
+    }
+
+    fn append(&mut self, later: Self) {
+        self.1.extend(later.1);
+    }
+}
+
+/// Groups (track id, point) rows into tracks of increasing id, points sorted by frame
+/// (stable: rows of equal frame keep their order).
+pub(crate) fn group_tracks(mut rows: Vec<(u64, TrackPoint)>) -> Tracks {
+    // Stable sort (linear on a table already grouped and ordered), then split into tracks.
+    rows.sort_by_key(|(id, p)| (*id, p.frame));
+    let mut tracks: Vec<Track> = Vec::new();
+    for (id, p) in rows {
+        match tracks.last_mut() {
+            Some(t) if t.id == id => t.points.push(p),
+            _ => tracks.push(Track { id, points: vec![p] }),
+        }
+    }
+    Tracks { tracks }
+}
+
+/// Reads a tracks CSV: `track_id, frame, x_mm, z_mm` required, `vx_mm_s, vz_mm_s`
+/// optional (NaN when absent). Points are grouped by `track_id` (tracks in increasing id)
+/// and sorted by frame (stable: rows of equal frame keep their file order).
+pub fn read_tracks_csv(path: &Path) -> Result<Tracks> {
+    let layout = |h: &[String]| -> Result<TrackLayout> {
+        Ok(TrackLayout {
+            id: require(path, h, "track_id")?,
+            frame: require(path, h, "frame")?,
+            x: require(path, h, "x_mm")?,
+            z: require(path, h, "z_mm")?,
+            vx: optional(h, "vx_mm_s"),
+            vz: optional(h, "vz_mm_s"),
+        })
+    };
+    let rows = read_rows(path, layout, |lay| TrackRows(*lay, Vec::new()))?;
+    Ok(group_tracks(rows.1))
 }
 
 /// Appends `v` in decimal.
@@ -129,177 +364,111 @@ fn push_text(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Buffered row output: rows go to `buf`, flushed to `w` in large chunks.
-const FLUSH_AT: usize = 1 << 16;
+/// Rows formatted per parallel task, and tasks per batch held in memory at once.
+const ROWS_PER_PIECE: usize = 8192;
+const PIECES_PER_BATCH: usize = 32;
 
-fn flush_if_full(w: &mut impl Write, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    if buf.len() >= FLUSH_AT {
-        w.write_all(buf)?;
-        buf.clear();
+/// Formats `pieces` in parallel, batch by batch, and writes them to `w` in order.
+fn write_pieces<P: Sync>(
+    w: &mut impl Write,
+    pieces: &[P],
+    format: impl Fn(&P, &mut Vec<u8>) + Sync,
+) -> std::io::Result<()> {
+    for batch in pieces.chunks(PIECES_PER_BATCH) {
+        let bufs: Vec<Vec<u8>> = batch
+            .par_iter()
+            .map(|p| {
+                let mut buf = Vec::with_capacity(ROWS_PER_PIECE * 64);
+                format(p, &mut buf);
+                buf
+            })
+            .collect();
+        for b in bufs {
+            w.write_all(&b)?;
+        }
     }
     Ok(())
 }
 
-/// Reads a localization / ground-truth CSV. Required columns `frame, x_mm, z_mm`;
-/// optional `score` (1.0 when absent), `w_mm`, `h_mm`; any other column is kept verbatim
-/// in [`Localizations::extra`].
-pub fn read_localizations(path: &Path) -> Result<Localizations> {
-    let (mut rdr, headers) = open_csv(path)?;
-    let i_frame = require(path, &headers, "frame")?;
-    let i_x = require(path, &headers, "x_mm")?;
-    let i_z = require(path, &headers, "z_mm")?;
-    let i_score = headers.iter().position(|h| h == "score");
-    let i_w = headers.iter().position(|h| h == "w_mm");
-    let i_h = headers.iter().position(|h| h == "h_mm");
-    let extra_idx: Vec<usize> = (0..headers.len()).filter(|&i| !KNOWN.contains(&headers[i].as_str())).collect();
-    let mut out = Localizations::new();
-    let mut w = i_w.map(|_| Vec::new());
-    let mut h = i_h.map(|_| Vec::new());
-    let mut extra: Vec<ExtraColumn> =
-        extra_idx.iter().map(|&i| ExtraColumn { name: headers[i].clone(), values: Vec::new() }).collect();
-    let mut rec = csv::ByteRecord::new();
-    while next_record(path, &mut rdr, &mut rec)? {
-        let line = rec.position().map_or(0, |p| p.line());
-        let frame: u32 = parse_cell(path, line, "frame", &rec[i_frame])?;
-        let x: f64 = parse_cell(path, line, "x_mm", &rec[i_x])?;
-        let z: f64 = parse_cell(path, line, "z_mm", &rec[i_z])?;
-        if !(x.is_finite() && z.is_finite()) {
-            return Err(Error::format(path, format!("line {line}: non-finite position ({x}, {z})")));
-        }
-        let score: f32 = match i_score {
-            Some(i) => parse_cell(path, line, "score", &rec[i])?,
-            None => 1.0,
-        };
-        out.push(frame, x, z, score);
-        if let (Some(i), Some(v)) = (i_w, w.as_mut()) {
-            v.push(parse_cell(path, line, "w_mm", &rec[i])?);
-        }
-        if let (Some(i), Some(v)) = (i_h, h.as_mut()) {
-            v.push(parse_cell(path, line, "h_mm", &rec[i])?);
-        }
-        for (col, &i) in extra.iter_mut().zip(&extra_idx) {
-            let text = std::str::from_utf8(&rec[i]).map_err(|_| {
-                Error::format(path, format!("malformed CSV: line {line}, column `{}`: invalid UTF-8", col.name))
-            })?;
-            col.values.push(text.trim().to_string());
-        }
-    }
-    out.w_mm = w;
-    out.h_mm = h;
-    out.extra = extra;
-    Ok(out)
-}
-
 /// Writes a localization CSV (atomically): `frame,x_mm,z_mm,score`, then `w_mm,h_mm`
 /// when present, then the extra columns in their order.
-pub fn write_localizations(path: &Path, locs: &Localizations) -> Result<()> {
+pub fn write_localizations_csv(path: &Path, locs: &Localizations) -> Result<()> {
     locs.validate().map_err(|e| Error::data(path, e))?;
-    atomic_write(path, |w| {
-        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
-        buf.extend_from_slice(b"frame,x_mm,z_mm,score");
-        if locs.w_mm.is_some() {
-            buf.extend_from_slice(b",w_mm");
-        }
-        if locs.h_mm.is_some() {
-            buf.extend_from_slice(b",h_mm");
-        }
-        for c in &locs.extra {
-            buf.push(b',');
-            push_text(&mut buf, &c.name);
-        }
-        buf.push(b'\n');
+    let mut header: Vec<u8> = b"frame,x_mm,z_mm,score".to_vec();
+    if locs.w_mm.is_some() {
+        header.extend_from_slice(b",w_mm");
+    }
+    if locs.h_mm.is_some() {
+        header.extend_from_slice(b",h_mm");
+    }
+    for c in &locs.extra {
+        header.push(b',');
+        push_text(&mut header, &c.name);
+    }
+    header.push(b'\n');
+    let n = locs.len();
+    let pieces: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(ROWS_PER_PIECE).map(|s| s..(s + ROWS_PER_PIECE).min(n)).collect();
+    let format = |rows: &std::ops::Range<usize>, buf: &mut Vec<u8>| {
         let mut fmt = ryu::Buffer::new();
-        for i in 0..locs.len() {
-            push_uint(&mut buf, u64::from(locs.frame[i]));
+        for i in rows.clone() {
+            push_uint(buf, u64::from(locs.frame[i]));
             buf.push(b',');
-            push_float(&mut buf, &mut fmt, locs.x_mm[i]);
+            push_float(buf, &mut fmt, locs.x_mm[i]);
             buf.push(b',');
-            push_float(&mut buf, &mut fmt, locs.z_mm[i]);
+            push_float(buf, &mut fmt, locs.z_mm[i]);
             buf.push(b',');
-            push_float(&mut buf, &mut fmt, locs.score[i]);
+            push_float(buf, &mut fmt, locs.score[i]);
             for v in [&locs.w_mm, &locs.h_mm].into_iter().flatten() {
                 buf.push(b',');
-                push_float(&mut buf, &mut fmt, v[i]);
+                push_float(buf, &mut fmt, v[i]);
             }
             for c in &locs.extra {
                 buf.push(b',');
-                push_text(&mut buf, &c.values[i]);
+                push_text(buf, &c.values[i]);
             }
             buf.push(b'\n');
-            flush_if_full(w, &mut buf)?;
         }
-        w.write_all(&buf)?;
+    };
+    atomic_write(path, |w| {
+        w.write_all(&header)?;
+        write_pieces(w, &pieces, format)?;
         w.flush()
     })
 }
 
-/// Reads a tracks CSV: `track_id, frame, x_mm, z_mm` required, `vx_mm_s, vz_mm_s`
-/// optional (NaN when absent). Points are grouped by `track_id` (tracks in increasing id)
-/// and sorted by frame (stable: rows of equal frame keep their file order).
-pub fn read_tracks(path: &Path) -> Result<Tracks> {
-    let (mut rdr, headers) = open_csv(path)?;
-    let i_id = require(path, &headers, "track_id")?;
-    let i_frame = require(path, &headers, "frame")?;
-    let i_x = require(path, &headers, "x_mm")?;
-    let i_z = require(path, &headers, "z_mm")?;
-    let i_vx = headers.iter().position(|h| h == "vx_mm_s");
-    let i_vz = headers.iter().position(|h| h == "vz_mm_s");
-    let mut rows: Vec<(u64, TrackPoint)> = Vec::new();
-    let mut rec = csv::ByteRecord::new();
-    while next_record(path, &mut rdr, &mut rec)? {
-        let line = rec.position().map_or(0, |p| p.line());
-        let id: u64 = parse_cell(path, line, "track_id", &rec[i_id])?;
-        let opt = |i: Option<usize>, name: &str| -> Result<f64> {
-            match i {
-                Some(i) => parse_cell(path, line, name, &rec[i]),
-                None => Ok(f64::NAN),
-            }
-        };
-        let p = TrackPoint {
-            frame: parse_cell(path, line, "frame", &rec[i_frame])?,
-            x_mm: parse_cell(path, line, "x_mm", &rec[i_x])?,
-            z_mm: parse_cell(path, line, "z_mm", &rec[i_z])?,
-            vx_mm_s: opt(i_vx, "vx_mm_s")?,
-            vz_mm_s: opt(i_vz, "vz_mm_s")?,
-        };
-        if !(p.x_mm.is_finite() && p.z_mm.is_finite()) {
-            return Err(Error::format(path, format!("line {line}: non-finite position ({}, {})", p.x_mm, p.z_mm)));
-        }
-        rows.push((id, p));
-    }
-    // Stable sort (linear on a file already grouped and ordered), then split into tracks.
-    rows.sort_by_key(|(id, p)| (*id, p.frame));
-    let mut tracks: Vec<Track> = Vec::new();
-    for (id, p) in rows {
-        match tracks.last_mut() {
-            Some(t) if t.id == id => t.points.push(p),
-            _ => tracks.push(Track { id, points: vec![p] }),
-        }
-    }
-    Ok(Tracks { tracks })
-}
-
 /// Writes a tracks CSV (atomically): `track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s`.
 /// Undefined velocities are written as `NaN`.
-pub fn write_tracks(path: &Path, tracks: &Tracks) -> Result<()> {
-    atomic_write(path, |w| {
-        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
-        buf.extend_from_slice(b"track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s\n");
+pub fn write_tracks_csv(path: &Path, tracks: &Tracks) -> Result<()> {
+    // Runs of whole tracks of about ROWS_PER_PIECE points.
+    let mut pieces: Vec<&[Track]> = Vec::new();
+    let (mut start, mut rows) = (0, 0);
+    for (i, t) in tracks.tracks.iter().enumerate() {
+        rows += t.points.len();
+        if rows >= ROWS_PER_PIECE {
+            pieces.push(&tracks.tracks[start..=i]);
+            (start, rows) = (i + 1, 0);
+        }
+    }
+    pieces.push(&tracks.tracks[start..]);
+    let format = |piece: &&[Track], buf: &mut Vec<u8>| {
         let mut fmt = ryu::Buffer::new();
-        for t in &tracks.tracks {
+        for t in *piece {
             for p in &t.points {
-                push_uint(&mut buf, t.id);
+                push_uint(buf, t.id);
                 buf.push(b',');
-                push_uint(&mut buf, u64::from(p.frame));
+                push_uint(buf, u64::from(p.frame));
                 for v in [p.x_mm, p.z_mm, p.vx_mm_s, p.vz_mm_s] {
                     buf.push(b',');
-                    push_float(&mut buf, &mut fmt, v);
+                    push_float(buf, &mut fmt, v);
                 }
                 buf.push(b'\n');
-                flush_if_full(w, &mut buf)?;
             }
         }
-        w.write_all(&buf)?;
+    };
+    atomic_write(path, |w| {
+        w.write_all(b"track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s\n")?;
+        write_pieces(w, &pieces, format)?;
         w.flush()
     })
 }
@@ -317,8 +486,8 @@ mod tests {
         l.push(3, -0.1, 4.0000001, 1.0);
         l.w_mm = Some(vec![0.1, 0.2]);
         l.set_extra("track_id", vec!["4".into(), "x".into()]);
-        write_localizations(&p, &l).unwrap();
-        assert_eq!(read_localizations(&p).unwrap(), l);
+        write_localizations_csv(&p, &l).unwrap();
+        assert_eq!(read_localizations_csv(&p).unwrap(), l);
     }
 
     #[test]
@@ -326,10 +495,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.csv");
         std::fs::write(&p, "frame,x_mm\n0,1\n").unwrap();
-        let e = read_localizations(&p).unwrap_err().to_string();
+        let e = read_localizations_csv(&p).unwrap_err().to_string();
         assert!(e.contains("bad.csv") && e.contains("`z_mm`"), "{e}");
         std::fs::write(&p, "frame,x_mm,z_mm\n0,1,2\n1,abc,2\n").unwrap();
-        let e = read_localizations(&p).unwrap_err().to_string();
+        let e = read_localizations_csv(&p).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("x_mm") && e.contains("abc"), "{e}");
     }
 
@@ -415,7 +584,7 @@ mod tests {
         l.set_extra("note, \"quoted\"", (0..64).map(|i| texts[i % texts.len()].to_string()).collect());
         l.set_extra("id", (0..64).map(|i| i.to_string()).collect());
         let p = dir.path().join("locs.csv");
-        write_localizations(&p, &l).unwrap();
+        write_localizations_csv(&p, &l).unwrap();
         let mut wr = csv::Writer::from_writer(Vec::new());
         let mut header = vec!["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
         header.extend(l.extra.iter().map(|c| c.name.as_str()));
@@ -432,7 +601,7 @@ mod tests {
             String::from_utf8(wr.into_inner().unwrap()).unwrap()
         );
         // Reading back: numbers exact; text as the csv reader (which trims) sees it.
-        let back = read_localizations(&p).unwrap();
+        let back = read_localizations_csv(&p).unwrap();
         assert_eq!(
             (&back.x_mm, &back.z_mm, &back.score, &back.w_mm, &back.h_mm),
             (&l.x_mm, &l.z_mm, &l.score, &l.w_mm, &l.h_mm)
@@ -448,14 +617,14 @@ mod tests {
             ],
         };
         let p = dir.path().join("tracks.csv");
-        write_tracks(&p, &t).unwrap();
+        write_tracks_csv(&p, &t).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(
             text,
             "track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s\n3,0,0,7.25,NaN,NaN\n3,1,0.1,7.25,2.5,-2.5\n\
              18446744073709551615,9,0.9,7.25,NaN,NaN\n"
         );
-        let back = read_tracks(&p).unwrap();
+        let back = read_tracks_csv(&p).unwrap();
         assert!(back.tracks[0].points[0].vx_mm_s.is_nan() && back.tracks[1].points[0].vz_mm_s.is_nan());
         assert_eq!(back.tracks[0].points[1], t.tracks[0].points[1]);
     }
@@ -465,7 +634,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tracks.csv");
         std::fs::write(&p, "track_id,frame,x_mm,z_mm\n7,2,1,1\n2,5,2,2\n7,0,3,3\n2,1,4,4\n7,2,5,5\n").unwrap();
-        let t = read_tracks(&p).unwrap();
+        let t = read_tracks_csv(&p).unwrap();
         let got: Vec<(u64, Vec<(u32, f64)>)> =
             t.tracks.iter().map(|t| (t.id, t.points.iter().map(|p| (p.frame, p.x_mm)).collect())).collect();
         assert_eq!(got, vec![(2, vec![(1, 4.0), (5, 2.0)]), (7, vec![(0, 3.0), (2, 1.0), (2, 5.0)])]);
@@ -483,7 +652,7 @@ mod tests {
                 Track { id: 5, points: vec![pt(4, 1.0)] },
             ],
         };
-        write_tracks(&p, &t).unwrap();
-        assert_eq!(read_tracks(&p).unwrap(), t);
+        write_tracks_csv(&p, &t).unwrap();
+        assert_eq!(read_tracks_csv(&p).unwrap(), t);
     }
 }

@@ -9,8 +9,9 @@
 //! `[frames, rows = z, cols = x]`. The geometry comes from the `meta.json` sidecar next to
 //! the frames ([`Meta`]) or one named in [`ReadOptions::meta`].
 //!
-//! **Tables**: localization / ground-truth / track CSVs with stable columns (extra columns
-//! kept). **Maps**: [`write_npy`], [`read_npy_f32`], PNG and TIFF writers.
+//! **Tables**: localization / ground-truth / track tables with stable columns (extra columns
+//! kept), as CSV or Apache Parquet chosen by the file extension ([`read_localizations`],
+//! [`write_tracks`], [`TableFormat`]). **Maps**: [`write_npy`], [`read_npy_f32`], PNG and TIFF writers.
 //!
 //! Every writer writes to a temporary file in the destination folder and renames it into
 //! place ([`atomic_write`]), so a crash never leaves a half-written result or destroys a
@@ -50,15 +51,16 @@ mod mat5;
 mod meta;
 mod npy_read;
 mod npy_write;
+mod parquet_table;
 mod png_write;
 mod reader;
 mod source;
+mod table;
 mod tiff_write;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
 pub use axis::AxisOrder;
 pub use convert::DType;
-pub use csv_table::{read_localizations, read_tracks, write_localizations, write_tracks};
 pub use error::{Error, Result};
 pub use formats::detect_format;
 pub use frames_write::write_frames_npy;
@@ -68,4 +70,5 @@ pub use npy_write::{NpyElement, NpyStreamWriter, write_npy};
 pub use png_write::{write_png_gray8, write_png_rgb8};
 pub use reader::{Format, FrameInfo, ReadOptions};
 pub use source::{RawFrames, find_geometry, meta_path_for, open_frames, open_raw, read_frames};
+pub use table::{TableFormat, read_localizations, read_tracks, write_localizations, write_tracks};
 pub use tiff_write::{write_tiff_f32, write_tiff_u16};

@@ -1,0 +1,397 @@
+//! The fast path of the CSV readers: the whole file in memory, cut into chunks on line
+//! boundaries that are parsed in parallel, with hand-rolled number parsers. It handles the
+//! files that `ulm` and pandas write (no quoting); a file with any `"` goes to the general
+//! `csv`-crate reader instead, so both accept the same files and give the same errors.
+//!
+//! Rules kept from the `csv` crate (`flexible(false)`): empty lines are skipped, `\r\n` and
+//! `\n` both end a line, every other line must have as many fields as the header, cells are
+//! trimmed, a UTF-8 byte-order mark before the header is dropped.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+/// Bytes per parallel chunk: large enough that scheduling costs nothing, small enough that
+/// two cores share a 100k-row table evenly.
+const CHUNK: usize = 1 << 18;
+
+/// A CSV file read whole, its header split, ready for [`parse_chunks`].
+pub(super) struct CsvText {
+    bytes: Vec<u8>,
+    body: usize,
+    /// Header cells, trimmed.
+    pub headers: Vec<String>,
+}
+
+/// A problem on one line of a chunk; [`CsvText::message`] adds the absolute line number.
+pub(super) struct RowError {
+    /// 0-based line within the chunk.
+    line: usize,
+    /// Text before `line N`.
+    prefix: &'static str,
+    /// Text after `line N`.
+    suffix: String,
+}
+
+impl RowError {
+    /// `{prefix}line N{suffix}`.
+    pub fn new(prefix: &'static str, suffix: String) -> Self {
+        Self { line: 0, prefix, suffix }
+    }
+
+    /// The message for the error on (1-based) line `line` of the file.
+    pub fn message(&self, line: u64) -> String {
+        format!("{}line {line}{}", self.prefix, self.suffix)
+    }
+}
+
+impl CsvText {
+    /// Whether the fast path can read `bytes`: no `"` anywhere (quoted cells are the
+    /// general reader's job).
+    pub fn fits(bytes: &[u8]) -> bool {
+        !bytes.contains(&b'"')
+    }
+
+    /// Splits off the header of a file that [`CsvText::fits`]; the error is an
+    /// invalid-UTF-8 header.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        let start = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let end = bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| start + p);
+        let body = (end + 1).min(bytes.len());
+        let line = &bytes[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let headers = match std::str::from_utf8(line) {
+            Ok(h) if h.is_empty() => Vec::new(),
+            Ok(h) => h.split(',').map(|c| c.trim().to_string()).collect(),
+            Err(_) => return Err("cannot read CSV header: invalid UTF-8".into()),
+        };
+        Ok(Self { bytes, body, headers })
+    }
+
+    /// Byte ranges of the body, each ending after a line break (or at the end of the file).
+    fn chunks(&self) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = self.body;
+        while start < self.bytes.len() {
+            let probe = (start + CHUNK).min(self.bytes.len());
+            let end = self.bytes[probe..].iter().position(|&b| b == b'\n').map_or(self.bytes.len(), |p| probe + p + 1);
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
+    /// The error text of `e` raised in the chunk starting at byte `chunk_start`.
+    fn message(&self, chunk_start: usize, e: &RowError) -> String {
+        // Header line is 1; count the line breaks before the chunk (only on error).
+        let before = self.bytes[..chunk_start].iter().filter(|&&b| b == b'\n').count();
+        e.message((before + e.line + 1) as u64)
+    }
+}
+
+/// A per-chunk accumulator of parsed rows.
+pub(super) trait Rows: Send + Sized {
+    /// Parses one row (`fields.len()` equals the header's). Errors carry no line number:
+    /// the caller knows it.
+    fn push(&mut self, fields: &[&[u8]]) -> Result<(), RowError>;
+    /// Appends a later chunk's rows.
+    fn append(&mut self, later: Self);
+}
+
+/// Parses the body into accumulators made by `new`, chunks in parallel; the first error in
+/// file order wins.
+pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) -> Result<R, String> {
+    let n_fields = text.headers.len();
+    let chunks = text.chunks();
+    let parsed: Vec<Result<R, (usize, RowError)>> = chunks
+        .par_iter()
+        .map(|r| {
+            let mut rows = new();
+            let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
+            for (line, bytes) in text.bytes[r.clone()].split(|&b| b == b'\n').enumerate() {
+                let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+                if bytes.is_empty() {
+                    continue;
+                }
+                fields.clear();
+                fields.extend(bytes.split(|&b| b == b','));
+                let res = if fields.len() == n_fields {
+                    rows.push(&fields)
+                } else {
+                    Err(RowError::new(
+                        "malformed CSV: ",
+                        format!(" has {} fields, the header has {n_fields}", fields.len()),
+                    ))
+                };
+                res.map_err(|e| (r.start, RowError { line, ..e }))?;
+            }
+            Ok(rows)
+        })
+        .collect();
+    let mut out: Option<R> = None;
+    for p in parsed {
+        let rows = p.map_err(|(start, e)| text.message(start, &e))?;
+        match out.as_mut() {
+            Some(o) => o.append(rows),
+            None => out = Some(rows),
+        }
+    }
+    Ok(out.unwrap_or_else(new))
+}
+
+/// Exact powers of ten (all representable in an `f64`).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Parses a trimmed decimal float exactly as `str::parse::<f64>` does. Fast path: a mantissa
+/// of at most 2^53 and a decimal exponent within ±22, where one correctly rounded
+/// multiplication or division gives the correctly rounded result (Clinger's fast path);
+/// everything else (more digits, `NaN`, `inf`, errors) goes to the standard library.
+pub(super) fn parse_f64(s: &[u8]) -> Option<f64> {
+    match scan(s) {
+        Some((neg, mant, e10)) if mant <= 1 << 53 && (-22..=22).contains(&e10) => {
+            let v = mant as f64;
+            let v = if e10 >= 0 { v * POW10[e10 as usize] } else { v / POW10[(-e10) as usize] };
+            Some(if neg { -v } else { v })
+        }
+        _ => std::str::from_utf8(s).ok()?.parse().ok(),
+    }
+}
+
+/// [`parse_f64`] for `f32` (mantissa ≤ 2^24, exponent within ±10), as `str::parse::<f32>`.
+pub(super) fn parse_f32(s: &[u8]) -> Option<f32> {
+    match scan(s) {
+        Some((neg, mant, e10)) if mant <= 1 << 24 && (-10..=10).contains(&e10) => {
+            let v = mant as f32;
+            let p = POW10[e10.unsigned_abs() as usize] as f32;
+            let v = if e10 >= 0 { v * p } else { v / p };
+            Some(if neg { -v } else { v })
+        }
+        _ => std::str::from_utf8(s).ok()?.parse().ok(),
+    }
+}
+
+/// Splits a plain decimal `[+-]digits[.digits][(e|E)[+-]digits]` with at most 19
+/// significant digits into (negative, mantissa, decimal exponent); `None` otherwise.
+fn scan(s: &[u8]) -> Option<(bool, u64, i32)> {
+    let slow = || None;
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mut mant, mut sig, mut frac, mut any, mut i) = (0u64, 0u32, 0i32, false, 0usize);
+    let mut take = |c: u8, mant: &mut u64| -> bool {
+        any = true;
+        if *mant != 0 || c != b'0' {
+            sig += 1;
+            if sig > 19 {
+                return false;
+            }
+            *mant = *mant * 10 + u64::from(c - b'0');
+        }
+        true
+    };
+    while let Some(&c) = digits.get(i).filter(|c| c.is_ascii_digit()) {
+        if !take(c, &mut mant) {
+            return slow();
+        }
+        i += 1;
+    }
+    if digits.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&c) = digits.get(i).filter(|c| c.is_ascii_digit()) {
+            if !take(c, &mut mant) {
+                return slow();
+            }
+            frac += 1;
+            i += 1;
+        }
+    }
+    if !any {
+        return slow();
+    }
+    let mut exp = 0i32;
+    if matches!(digits.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        let eneg = match digits.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        while let Some(&c) = digits.get(i).filter(|c| c.is_ascii_digit()) {
+            if i - start >= 4 {
+                return slow();
+            }
+            exp = exp * 10 + i32::from(c - b'0');
+            i += 1;
+        }
+        if i == start {
+            return slow();
+        }
+        if eneg {
+            exp = -exp;
+        }
+    }
+    if i != digits.len() {
+        return slow();
+    }
+    Some((neg, mant, exp - frac))
+}
+
+/// Parses a trimmed unsigned integer as `str::parse::<u64>` does (a leading `+` allowed).
+pub(super) fn parse_u64(s: &[u8]) -> Option<u64> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random 64-bit words (an LCG's high bits).
+    fn words(n: usize) -> impl Iterator<Item = u64> {
+        let mut s = 11u64;
+        (0..n).map(move |_| {
+            let mut w = 0u64;
+            for _ in 0..2 {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                w = (w << 32) | (s >> 32);
+            }
+            w
+        })
+    }
+
+    /// The fast parser agrees with `str::parse` bit for bit, on accepted and refused input.
+    #[test]
+    fn float_parser_matches_std() {
+        let fixed = [
+            "0",
+            "-0",
+            "+1",
+            "1.",
+            ".5",
+            ".",
+            "",
+            "-",
+            "e5",
+            "1e",
+            "1e+",
+            "1e-5",
+            "1E5",
+            "12.5e-3",
+            "1_0",
+            "0x10",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "infinity",
+            "1.2.3",
+            "1e400",
+            "1e-400",
+            "9007199254740993",
+            "9007199254740992",
+            "123456789012345678901234",
+            "0.000000000000000000000000001",
+            "00012.3400",
+            "1e22",
+            "1e23",
+            "4.9e-324",
+            "1.7976931348623157e308",
+            "3.0000000000000004",
+            "1 2",
+            "1e0001",
+            "1e00001",
+        ];
+        let random = words(30_000).flat_map(|w| {
+            let v = f64::from_bits(w);
+            let mm = (w >> 11) as f64 / (1u64 << 53) as f64 * 25.0 - 5.0;
+            [
+                v.to_string(),
+                format!("{v:e}"),
+                mm.to_string(),
+                format!("{mm:.17}"),
+                format!("{mm:.6}"),
+                format!("{:.3e}", mm),
+                ((w % 1_000_000) as f64 / 1000.0).to_string(),
+            ]
+        });
+        for s in fixed.iter().map(|s| s.to_string()).chain(random) {
+            let want = s.parse::<f64>().ok();
+            let got = parse_f64(s.as_bytes());
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "`{s}`: {got:?} vs {want:?}");
+            let want = s.parse::<f32>().ok();
+            let got = parse_f32(s.as_bytes());
+            assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "f32 `{s}`: {got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn integer_parser_matches_std() {
+        let fixed = ["0", "+7", "-1", "", "+", "18446744073709551615", "18446744073709551616", "1.0", " 1", "00042"];
+        let random = words(2000).map(|w| (w >> (w % 64)).to_string());
+        for s in fixed.iter().map(|s| s.to_string()).chain(random) {
+            assert_eq!(parse_u64(s.as_bytes()), s.parse::<u64>().ok(), "`{s}`");
+        }
+    }
+
+    struct Count(Vec<u64>);
+    impl Rows for Count {
+        fn push(&mut self, f: &[&[u8]]) -> Result<(), RowError> {
+            let v = parse_u64(f[0].trim_ascii()).ok_or_else(|| RowError::new("", ": bad".into()))?;
+            self.0.push(v);
+            Ok(())
+        }
+        fn append(&mut self, later: Self) {
+            self.0.extend(later.0);
+        }
+    }
+
+    /// Rows across many chunks come back in order; line numbers in errors count every
+    /// physical line (header, blank lines) across chunks.
+    #[test]
+    fn chunks_keep_order_and_line_numbers() {
+        let n = 200_000u64;
+        let mut text = String::from("\u{feff}a,b\r\n");
+        for i in 0..n {
+            text.push_str(&format!("{i},x\r\n"));
+            if i % 1000 == 0 {
+                text.push('\n'); // blank line, skipped but counted
+            }
+        }
+        let t = CsvText::new(text.clone().into_bytes()).unwrap();
+        assert_eq!(t.headers, ["a", "b"]);
+        assert!(t.chunks().len() > 4);
+        let rows = parse_chunks(&t, || Count(Vec::new())).unwrap();
+        assert!(rows.0.iter().copied().eq(0..n));
+        // A bad cell far into the file: row 150000 sits on line 2 + 150000 + 150 blank lines
+        // (after rows 0, 1000, …, 149000).
+        let bad = text.replacen("150000,x", "15o000,x", 1);
+        let t = CsvText::new(bad.into_bytes()).unwrap();
+        let new = || Count(Vec::new());
+        assert_eq!(parse_chunks(&t, new).err().unwrap(), format!("line {}: bad", 2 + 150_000 + 150));
+        let t = CsvText::new(b"a,b\n1,2\n3\n".to_vec()).unwrap();
+        assert_eq!(parse_chunks(&t, new).err().unwrap(), "malformed CSV: line 3 has 1 fields, the header has 2");
+        assert!(!CsvText::fits(b"a,b\n\"1\",2\n"), "quotes go to the general reader");
+    }
+}
