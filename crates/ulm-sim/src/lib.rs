@@ -70,9 +70,8 @@ pub mod tissue;
 pub mod vessels;
 
 pub use config::{
-    CortexConfig, VascularBed,
-    Apodization, BubbleConfig, FlowConfig, GridConfig, ImagingConfig, Preset, ProbeConfig, PsfModel, SimConfig, TissueConfig,
-    VesselConfig,
+    Apodization, BubbleConfig, CortexConfig, FlowConfig, GridConfig, ImagingConfig, Preset, ProbeConfig, PsfModel,
+    SimConfig, TissueConfig, VascularBed, VesselConfig,
 };
 pub use density::{density_image, log_compress};
 pub use vessels::VesselNetwork;

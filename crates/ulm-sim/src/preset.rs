@@ -57,9 +57,9 @@ impl FromStr for Preset {
             "tissue" => Ok(Preset::Tissue),
             "deep" => Ok(Preset::Deep),
             "cortex" => Ok(Preset::Cortex),
-            other => {
-                Err(SimError::Config(format!("unknown preset `{other}` (expected sparse, dense, tissue, deep or cortex)")))
-            }
+            other => Err(SimError::Config(format!(
+                "unknown preset `{other}` (expected sparse, dense, tissue, deep or cortex)"
+            ))),
         }
     }
 }

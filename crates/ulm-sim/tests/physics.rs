@@ -324,17 +324,16 @@ fn physical_psf_renders_the_same_bubbles_peaked_at_the_truth() {
     let mut c = clean(SimConfig::small(Preset::Sparse, 48, 64));
     c.bubbles.per_frame = 4.0;
     let g = c.geometry().unwrap();
-    let gauss = simulate(&c, 6, 21, &NoProgress).unwrap();
+    let gauss = simulate(&c, 12, 21, &NoProgress).unwrap();
     c.imaging.psf = PsfModel::Physical;
-    let phys = simulate(&c, 6, 21, &NoProgress).unwrap();
+    let phys = simulate(&c, 12, 21, &NoProgress).unwrap();
     assert_eq!(gauss.truth, phys.truth);
     let env = iq(&phys).mapv(|v| v.norm() as f64);
     let t = &phys.truth;
     let mut checked = 0;
     for i in 0..t.len() {
-        let isolated = (0..t.len()).all(|j| {
-            j == i || t.frame[j] != t.frame[i] || (t.x_mm[j] - t.x_mm[i]).hypot(t.z_mm[j] - t.z_mm[i]) > 1.5
-        });
+        let isolated = (0..t.len())
+            .all(|j| j == i || t.frame[j] != t.frame[i] || (t.x_mm[j] - t.x_mm[i]).hypot(t.z_mm[j] - t.z_mm[i]) > 0.5);
         let (cx, rz) = g.mm_to_px(t.x_mm[i], t.z_mm[i]);
         let (c0, r0) = (cx.round() as usize, rz.round() as usize);
         if !isolated || c0 < 2 || r0 < 2 || c0 + 2 >= 64 || r0 + 2 >= 48 {

@@ -101,7 +101,9 @@ impl CortexConfig {
                 return bad(n, v, "finite and > 0");
             }
         }
-        for (n, v) in [("surface_depth_mm", self.surface_depth_mm), ("surface_curvature_per_mm", self.surface_curvature_per_mm)] {
+        for (n, v) in
+            [("surface_depth_mm", self.surface_depth_mm), ("surface_curvature_per_mm", self.surface_curvature_per_mm)]
+        {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(n, v, "finite and >= 0");
             }

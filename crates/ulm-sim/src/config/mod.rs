@@ -464,7 +464,8 @@ impl SimConfig {
                 self.grid.rows, self.grid.cols
             )));
         }
-        if self.bubbles.blink_off_prob > 0.0 && !(self.bubbles.blink_on_prob > 0.0 && self.bubbles.blink_on_prob <= 1.0) {
+        if self.bubbles.blink_off_prob > 0.0 && !(self.bubbles.blink_on_prob > 0.0 && self.bubbles.blink_on_prob <= 1.0)
+        {
             return bad("bubbles.blink_on_prob (with blinking on)", self.bubbles.blink_on_prob, "in (0, 1]");
         }
         if self.vessels.n_trees == 0 && self.vessels.bed == VascularBed::Random {

@@ -137,7 +137,8 @@ impl Default for ProbeConfig {
 impl ProbeConfig {
     /// Checks every parameter's range; the error names the field.
     pub fn validate(&self) -> Result<(), SimError> {
-        let bad = |name: &str, v: f64, what: &str| Err(SimError::Config(format!("probe.{name} must be {what}, got {v}")));
+        let bad =
+            |name: &str, v: f64, what: &str| Err(SimError::Config(format!("probe.{name} must be {what}, got {v}")));
         for (name, v) in [
             ("pitch_mm", self.pitch_mm),
             ("element_width_mm", self.element_width_mm),

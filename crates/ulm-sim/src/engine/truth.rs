@@ -86,7 +86,13 @@ pub(crate) fn simulate_truth(
             let amp = s.amplitude * eg * gains.echo(s.z_mm);
             let (col, row) = geometry.mm_to_px(s.x_mm, s.z_mm);
             let phase = s.phase - 2.0 * std::f64::consts::TAU * s.z_mm / lambda;
-            list.push(Echo { col, row, x_mm: s.x_mm, z_mm: s.z_mm, amp: Complex32::from_polar(amp as f32, phase as f32) });
+            list.push(Echo {
+                col,
+                row,
+                x_mm: s.x_mm,
+                z_mm: s.z_mm,
+                amp: Complex32::from_polar(amp as f32, phase as f32),
+            });
             if fov.contains(s.x_mm, s.z_mm) && eg >= b.visibility_threshold {
                 truth.push(f as u32, s.x_mm, s.z_mm, amp as f32);
                 track.push(s.id.to_string());

@@ -24,8 +24,8 @@ use rayon::prelude::*;
 
 use super::SplatScratch;
 use super::pulse::{PulseEcho, PulseSpec};
-use crate::config::ProbeConfig;
 use crate::SimError;
+use crate::config::ProbeConfig;
 
 /// Everything needed to evaluate the beamformed response of one bubble position.
 #[derive(Debug, Clone)]
@@ -411,9 +411,8 @@ impl PhysicalPsf {
 /// FWHM in samples of a profile around its peak near `centre` (linear interpolation of the
 /// half-maximum crossings); the whole length if it never falls to half.
 pub(crate) fn fwhm_samples(p: &[f64], centre: usize) -> f64 {
-    let imax = (centre.saturating_sub(2)..(centre + 3).min(p.len()))
-        .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-        .unwrap_or(centre);
+    let imax =
+        (centre.saturating_sub(2)..(centre + 3).min(p.len())).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(centre);
     let half = p[imax] / 2.0;
     let mut l = imax;
     while l > 0 && p[l] > half {

@@ -135,7 +135,12 @@ mod tests {
 
     #[test]
     fn attenuation_lowers_the_centre_frequency() {
-        let spec = PulseSpec { f0_hz: 10e6, fractional_bandwidth: 0.8, cycles: 1.0, attenuation_np_mm_hz: 0.5 / 8.686 / 10.0 / 1e6 };
+        let spec = PulseSpec {
+            f0_hz: 10e6,
+            fractional_bandwidth: 0.8,
+            cycles: 1.0,
+            attenuation_np_mm_hz: 0.5 / 8.686 / 10.0 / 1e6,
+        };
         let deep = PulseEcho::new(&spec, 30.0);
         // A lower mean frequency: the phase after a quarter period falls short of π/2.
         let q = deep.at(0.25 / 10e6).arg();

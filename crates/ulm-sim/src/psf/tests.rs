@@ -94,8 +94,8 @@ fn side_lobes_follow_the_apodisation() {
 #[test]
 fn axial_fwhm_follows_the_pulse() {
     let axial = |bandwidth, cycles| {
-        let m = PulseEchoModel::new(&probe(Apodization::Hanning, vec![0.0], bandwidth, cycles, 2.0), F0, C, 0.0)
-            .unwrap();
+        let m =
+            PulseEchoModel::new(&probe(Apodization::Hanning, vec![0.0], bandwidth, cycles, 2.0), F0, C, 0.0).unwrap();
         let r = m.bubble(0.0, 8.0);
         let p: Vec<f64> = (-200..=200).map(|k| r.at(0.0, k as f64 * LAMBDA / 40.0).norm() as f64).collect();
         physical::fwhm_samples(&p, 200) / 40.0

@@ -168,7 +168,9 @@ pub fn generate(v: &VesselConfig, flow: &FlowConfig, fov: &Rect, rng: &mut impl 
             // Normal to the dome surface, pointing into the brain.
             let slope = 2.0 * c.surface_curvature_per_mm * (xs - 0.5 * (fov.x_min + fov.x_max));
             let normal_angle = std::f64::consts::FRAC_PI_2 + slope.atan();
-            let frac = if rng.random::<f64>() < c.deep_fraction { 1.0 + rng.random::<f64>() } else {
+            let frac = if rng.random::<f64>() < c.deep_fraction {
+                1.0 + rng.random::<f64>()
+            } else {
                 0.3 + 0.7 * rng.random::<f64>()
             };
             penetrator(&mut b, c, v, end, seg, rp, normal_angle, c.thickness_mm * frac, rng);

@@ -55,7 +55,8 @@ impl VesselNetwork {
     /// graph is taken as it is (segments oriented along the flow); otherwise the flow is
     /// solved (Poiseuille, see the module docs) and scaled to `max_peak_speed_mm_s`.
     pub fn from_graph_json(text: &str, max_peak_speed_mm_s: f64) -> Result<Self, SimError> {
-        let g: Graph = serde_json::from_str(text).map_err(|e| SimError::Network(format!("invalid vessel graph: {e}")))?;
+        let g: Graph =
+            serde_json::from_str(text).map_err(|e| SimError::Network(format!("invalid vessel graph: {e}")))?;
         if g.segments.is_empty() {
             return Err(SimError::Network("the vessel graph has no segments".into()));
         }
@@ -163,9 +164,7 @@ fn poiseuille(
                 "the vessel graph needs at least two open ends (an inlet and an outlet) or node pressures".into(),
             ));
         }
-        let end_radius = |i: usize| {
-            edges.iter().filter(|e| e.0 == i || e.1 == i).map(|e| e.2).fold(0.0, f64::max)
-        };
+        let end_radius = |i: usize| edges.iter().filter(|e| e.0 == i || e.1 == i).map(|e| e.2).fold(0.0, f64::max);
         let inlet = *ends.iter().max_by(|&&a, &&b| end_radius(a).total_cmp(&end_radius(b))).expect("two ends");
         for &e in &ends {
             fixed[e] = Some(if e == inlet { 1.0 } else { 0.0 });
@@ -486,8 +485,9 @@ mod tests {
         let net = VesselNetwork::straight(0.0, 1.0, 2.0, 1.0, 0.02, 5.0);
         let text = serde_json::to_string(&net).unwrap();
         assert_eq!(VesselNetwork::from_graph_json(&text, 99.0).unwrap(), net);
-        let e = VesselNetwork::from_graph_json(r#"{"nodes": [], "segments": [{"from": 0, "to": 1, "radius_mm": 1}]}"#, 1.0)
-            .unwrap_err();
+        let e =
+            VesselNetwork::from_graph_json(r#"{"nodes": [], "segments": [{"from": 0, "to": 1, "radius_mm": 1}]}"#, 1.0)
+                .unwrap_err();
         assert!(e.to_string().contains("segment 0"), "{e}");
         assert!(VesselNetwork::from_graph_json("{", 1.0).is_err());
     }
