@@ -203,11 +203,11 @@ fn physical_blur(
         wgt.clamp(0.0, 1.0) as f32
     };
     let mut out = vec![Complex32::new(0.0, 0.0); h * w];
-    for k in 0..zs.len() {
+    for (k, &zk) in zs.iter().enumerate() {
         if row_z.iter().all(|&z| weight(k, z) == 0.0) {
             continue;
         }
-        let ker = psf.pixel_kernel(zs[k], (pixel_mm, pixel_mm));
+        let ker = psf.pixel_kernel(zk, (pixel_mm, pixel_mm));
         let (kh, kw) = ker.dim();
         let mut kbuf = vec![Complex32::new(0.0, 0.0); h * w];
         for ((r, c), &v) in ker.indexed_iter() {

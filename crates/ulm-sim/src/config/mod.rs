@@ -475,10 +475,10 @@ impl SimConfig {
             return Err(SimError::Config(format!("vessels.n_trees must be <= 10000, got {}", self.vessels.n_trees)));
         }
         self.vessels.cortex.validate()?;
-        if let Some(z) = self.imaging.reference_depth_mm {
-            if !(z.is_finite() && z > 0.0) {
-                return bad("imaging.reference_depth_mm", z, "finite and > 0 (or null)");
-            }
+        if let Some(z) = self.imaging.reference_depth_mm
+            && !(z.is_finite() && z > 0.0)
+        {
+            return bad("imaging.reference_depth_mm", z, "finite and > 0 (or null)");
         }
         self.probe.validate()?;
         self.geometry()?;

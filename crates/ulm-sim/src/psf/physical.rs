@@ -316,7 +316,7 @@ impl PhysicalPsf {
             return Complex32::new(0.0, 0.0);
         }
         let (i, j) = (u as usize, v as usize);
-        if i + 1 >= nx || j + 1 >= 2 * self.hz + 1 {
+        if i + 1 >= nx || j >= 2 * self.hz {
             return Complex32::new(0.0, 0.0);
         }
         let (fu, fv) = ((u - i as f64) as f32, (v - j as f64) as f32);

@@ -171,10 +171,10 @@ fn poiseuille(
         }
     }
     for (i, p) in fixed.iter().enumerate() {
-        if let Some(p) = p {
-            if !p.is_finite() {
-                return Err(SimError::Network(format!("node {i}: non-finite pressure")));
-            }
+        if let Some(p) = p
+            && !p.is_finite()
+        {
+            return Err(SimError::Network(format!("node {i}: non-finite pressure")));
         }
     }
     // Conjugate gradients on the free nodes: Σ_j G_ij (p_i − p_j) = 0.

@@ -297,9 +297,9 @@ pub(crate) fn assign_tree_flows(net: &mut VesselNetwork, first_seg: usize, paren
             children_r3[par] += net.segments[first_seg + k].radius_mm.powi(3);
         }
     }
-    for k in 0..parents.len() {
+    for (k, parent) in parents.iter().enumerate() {
         let i = first_seg + k;
-        let q = match parents[k] {
+        let q = match *parent {
             None => q_root,
             Some(par) => net.segments[par].flow_mm3_s * net.segments[i].radius_mm.powi(3) / children_r3[par],
         };
