@@ -242,8 +242,8 @@ mod tests {
         // (≥ 4 µm, < 10 µm).
         let r: Vec<f64> = net.segments.iter().filter(|s| s.tree < 2).map(|s| s.radius_mm * 1e3).collect();
         let (lo, hi) = r.iter().fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
-        assert!(hi >= 50.0 && hi <= 100.0 + 1e-9, "{hi}");
-        assert!(lo >= 4.0 - 1e-9 && lo < 10.0, "{lo}");
+        assert!((50.0..=100.0 + 1e-9).contains(&hi), "{hi}");
+        assert!((4.0 - 1e-9..10.0).contains(&lo), "{lo}");
         // The surface vessels run along the top: the widest segments lie within 1 mm of it.
         let wide = net.segments.iter().filter(|s| s.radius_mm > 0.045 && s.tree < 2);
         for s in wide {
