@@ -106,3 +106,81 @@ fn bad_options_fail_cleanly() {
     ulm().args(["simulate", "--config"]).arg(&cfg).arg("--out").arg(&out).assert().code(1).stderr(contains("bad.json"));
     assert!(!out.join("iq.npy").exists());
 }
+
+#[test]
+fn user_vessels_from_a_graph_or_a_mask_with_either_psf() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    run(&a, "4");
+    // The written vessels.json, fed back with the physical PSF: the same network, bubbles
+    // in it, the PSF model recorded in the config.
+    let b = dir.path().join("b");
+    ulm()
+        .args(["-q", "simulate", "--preset", "dense", "--frames", "4", "--rows", "40", "--cols", "48"])
+        .args(["--bubbles-per-frame", "8", "--psf", "physical", "--vessels"])
+        .arg(a.join("vessels.json"))
+        .arg("--out")
+        .arg(&b)
+        .assert()
+        .success();
+    let net = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("vessels.json")).unwrap()).unwrap()
+    };
+    assert_eq!(net(&a), net(&b));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["imaging"]["psf"], "physical");
+    assert!(ulm_io::read_localizations(&b.join("gt.csv")).unwrap().len() > 4);
+
+    // A mask: a 5-pixel-wide horizontal vessel across the image at row 20, with a thinner
+    // branch going down from column 24.
+    let mut m = ndarray::Array2::<u8>::zeros((40, 48));
+    for c in 0..48 {
+        for r in 18..23 {
+            m[[r, c]] = 255;
+        }
+    }
+    for r in 22..40 {
+        for c in 23..26 {
+            m[[r, c]] = 255;
+        }
+    }
+    let mask = dir.path().join("mask.png");
+    ulm_io::write_png_gray8(&mask, &m).unwrap();
+    let c = dir.path().join("c");
+    ulm()
+        .args(["-q", "simulate", "--frames", "10", "--rows", "40", "--cols", "48", "--bubbles-per-frame", "6"])
+        .arg("--vessels")
+        .arg(&mask)
+        .arg("--out")
+        .arg(&c)
+        .assert()
+        .success();
+    // The mask spans the field of view: every ground-truth bubble lies on a mask pixel
+    // (within the one-pixel discretisation of the skeleton radii).
+    let meta = ulm_io::read_meta(&c.join("meta.json")).unwrap();
+    let g = meta.geometry(&c.join("meta.json")).unwrap();
+    let gt = ulm_io::read_localizations(&c.join("gt.csv")).unwrap();
+    assert!(gt.len() > 20, "{}", gt.len());
+    for i in 0..gt.len() {
+        let (col, row) = g.mm_to_px(gt.x_mm[i], gt.z_mm[i]);
+        let near = (-1..=1).any(|dr: isize| {
+            (-1..=1).any(|dc: isize| {
+                let (r, k) = (row.round() as isize + dr, col.round() as isize + dc);
+                (0..40).contains(&r) && (0..48).contains(&k) && m[[r as usize, k as usize]] > 0
+            })
+        });
+        assert!(near, "bubble at px ({col}, {row}) off the mask");
+    }
+    // An empty mask is a clean error naming the file.
+    let black = dir.path().join("black.png");
+    ulm_io::write_png_gray8(&black, &ndarray::Array2::<u8>::zeros((8, 8))).unwrap();
+    ulm()
+        .args(["simulate", "--vessels"])
+        .arg(&black)
+        .arg("--out")
+        .arg(dir.path().join("d"))
+        .assert()
+        .code(1)
+        .stderr(contains("black.png"));
+}

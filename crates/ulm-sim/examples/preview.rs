@@ -1,17 +1,18 @@
-//! Writes, for each preset, the first envelope frame (log-compressed over 40 dB, 3× enlarged) and the
-//! ground-truth density map as PNG, for looking at:
+//! Writes, for each preset and each PSF model, the first envelope frame (log-compressed over
+//! 40 dB, 3× enlarged) and the ground-truth density map as PNG, for looking at:
 //! `cargo run --release -p ulm-sim --example preview -- OUT_DIR [FRAMES]`.
 
 use ulm_core::NoProgress;
-use ulm_sim::{Preset, SimConfig, density_image, log_compress, simulate};
+use ulm_sim::{Preset, PsfModel, SimConfig, density_image, log_compress, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let out = std::path::PathBuf::from(args.next().ok_or("usage: preview OUT_DIR [FRAMES]")?);
     let frames: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000);
     std::fs::create_dir_all(&out)?;
-    for p in Preset::ALL {
-        let c = SimConfig::preset(p);
+    for (p, psf) in Preset::ALL.iter().flat_map(|&p| PsfModel::ALL.map(|m| (p, m))) {
+        let mut c = SimConfig::preset(p);
+        c.imaging.psf = psf;
         let t = std::time::Instant::now();
         let sim = simulate(&c, frames, 1, &NoProgress)?;
         let secs = t.elapsed().as_secs_f64();
@@ -20,12 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let frame = log_compress(&sim.iq.frame_envelope(0), 40.0);
         let big =
             ndarray::Array2::from_shape_fn((frame.nrows() * 3, frame.ncols() * 3), |(r, c)| frame[[r / 3, c / 3]]);
-        write_png(&out.join(format!("{p}_frame.png")), &big)?;
+        write_png(&out.join(format!("{p}_{psf}_frame.png")), &big)?;
         let d = density_image(&sim.truth, &g, sim.iq.rows(), sim.iq.cols());
-        write_png(&out.join(format!("{p}_density.png")), &d)?;
+        write_png(&out.join(format!("{p}_{psf}_density.png")), &d)?;
         let per_frame = sim.truth.len() as f64 / frames as f64;
         println!(
-            "{p}: {frames} frames {}×{} in {secs:.2} s, {per_frame:.1} GT bubbles/frame",
+            "{p} ({psf}): {frames} frames {}×{} in {secs:.2} s, {per_frame:.1} GT bubbles/frame",
             sim.iq.rows(),
             sim.iq.cols()
         );

@@ -54,6 +54,8 @@ struct Bubble {
     base_amp: f64,
     phase: f64,
     fluct: f64,
+    /// Whether the bubble echoes this frame (blinking).
+    on: bool,
     id: u64,
     /// Offset `(x, z, y)` in mm from the streamline at `off_s0`, left by the last junction.
     off: [f64; 3],
@@ -99,6 +101,8 @@ pub struct BubbleSample {
     pub rho: f64,
     /// Segment index.
     pub segment: usize,
+    /// Whether the bubble echoes this frame (false while it blinks off).
+    pub on: bool,
 }
 
 /// Microbubble population parameters used while stepping.
@@ -112,6 +116,24 @@ pub struct Dynamics {
     pub fluctuation_correlation: f64,
     /// Bubble radius, mm: its centre stays this far from the vessel wall.
     pub bubble_radius_mm: f64,
+    /// Log-normal s.d. of the bubble radius around its mean (0: all the same size).
+    pub size_spread: f64,
+    /// Echo amplitude ∝ (radius / mean radius)^this (normalised to mean 1).
+    pub size_amplitude_exponent: f64,
+    /// Per-frame probability that an echoing bubble goes dark (blinking).
+    pub blink_off_prob: f64,
+    /// Per-frame probability that a dark bubble echoes again.
+    pub blink_on_prob: f64,
+    /// Destruction rate, 1/s: a destroyed bubble is replaced by a new one at an inlet.
+    pub destruction_rate_hz: f64,
+}
+
+impl Dynamics {
+    /// Fraction of frames in which a bubble echoes (the stationary state of the blinking
+    /// Markov chain).
+    pub fn on_fraction(&self) -> f64 {
+        if self.blink_off_prob <= 0.0 { 1.0 } else { self.blink_on_prob / (self.blink_on_prob + self.blink_off_prob) }
+    }
 }
 
 /// The bubble population and the network it flows through.
@@ -175,7 +197,14 @@ impl Population {
 
     fn new_bubble(&mut self, seg: usize, s: f64, u: f64, rng: &mut impl Rng) -> Bubble {
         let sd = self.dyn_.amplitude_spread;
-        let base_amp = (sd * rng.sample::<f64, _>(StandardNormal) - sd * sd / 2.0).exp();
+        let mut base_amp = (sd * rng.sample::<f64, _>(StandardNormal) - sd * sd / 2.0).exp();
+        let (ss, k) = (self.dyn_.size_spread, self.dyn_.size_amplitude_exponent);
+        if ss > 0.0 {
+            // ln(r / r̄) ~ N(−s²/2, s²); E[(r / r̄)^k] = exp((k² − k) s² / 2).
+            let ln_r = ss * rng.sample::<f64, _>(StandardNormal) - ss * ss / 2.0;
+            base_amp *= (k * ln_r - (k * k - k) * ss * ss / 2.0).exp();
+        }
+        let on = self.dyn_.blink_off_prob <= 0.0 || rng.random::<f64>() < self.dyn_.on_fraction();
         let id = self.next_id;
         self.next_id += 1;
         Bubble {
@@ -186,6 +215,7 @@ impl Population {
             base_amp,
             phase: rng.random::<f64>() * std::f64::consts::TAU,
             fluct: rng.sample::<f64, _>(StandardNormal),
+            on,
             id,
             off: [0.0; 3],
             off_len: 0.0,
@@ -273,6 +303,7 @@ impl Population {
                     phase: b.phase,
                     rho,
                     segment: b.seg,
+                    on: b.on,
                 }
             })
             .collect()
@@ -285,6 +316,16 @@ impl Population {
         for k in 0..self.bubbles.len() {
             let mut b = self.bubbles[k];
             b.fluct = c * b.fluct + innov * rng.sample::<f64, _>(StandardNormal);
+            if self.dyn_.blink_off_prob > 0.0 {
+                let u = rng.random::<f64>();
+                b.on = if b.on { u >= self.dyn_.blink_off_prob } else { u < self.dyn_.blink_on_prob };
+            }
+            if self.dyn_.destruction_rate_hz > 0.0
+                && rng.random::<f64>() < 1.0 - (-self.dyn_.destruction_rate_hz * dt_s).exp()
+            {
+                self.bubbles[k] = self.enter_inlet(dt_s, rng);
+                continue;
+            }
             let mut t = dt_s; // time left to travel in this step
             loop {
                 let g = self.geom[b.seg];
@@ -299,18 +340,7 @@ impl Population {
                 let outs = &self.out[b.seg];
                 if outs.is_empty() {
                     // Left the network: a new bubble enters an inlet.
-                    let inlet = self.inlets[pick(&self.inlet_cdf, rng.random())];
-                    let g = self.geom[inlet];
-                    // Flux-weighted: density ∝ v(ρ) over the accessible disk, by rejection.
-                    let u = loop {
-                        let u = rng.random::<f64>().sqrt();
-                        if rng.random::<f64>() < 1.0 - (u * g.rho_max).powi(2) {
-                            break u;
-                        }
-                    };
-                    let v0 = g.v_peak * (1.0 - (u * g.rho_max).powi(2));
-                    let s0 = rng.random::<f64>() * (v0 * dt_s).min(g.len);
-                    b = self.new_bubble(inlet, s0, u, rng);
+                    b = self.enter_inlet(dt_s, rng);
                     break;
                 }
                 let next = if outs.len() == 1 {
@@ -336,6 +366,28 @@ impl Population {
             }
             self.bubbles[k] = b;
         }
+    }
+
+    /// A new bubble entering an inlet chosen in proportion to flow, somewhere along its
+    /// first `dt_s` of travel.
+    fn enter_inlet(&mut self, dt_s: f64, rng: &mut impl Rng) -> Bubble {
+        if self.inlets.is_empty() {
+            // A network without inlets (a closed loop): re-seed anywhere in the blood.
+            let (seg, s, u) = self.volume_sample(rng);
+            return self.new_bubble(seg, s, u, rng);
+        }
+        let inlet = self.inlets[pick(&self.inlet_cdf, rng.random())];
+        let g = self.geom[inlet];
+        // Flux-weighted: density ∝ v(ρ) over the accessible disk, by rejection.
+        let u = loop {
+            let u = rng.random::<f64>().sqrt();
+            if rng.random::<f64>() < 1.0 - (u * g.rho_max).powi(2) {
+                break u;
+            }
+        };
+        let v0 = g.v_peak * (1.0 - (u * g.rho_max).powi(2));
+        let s0 = rng.random::<f64>() * (v0 * dt_s).min(g.len);
+        self.new_bubble(inlet, s0, u, rng)
     }
 
     fn flow_of(&self, seg: usize) -> f64 {
@@ -369,7 +421,17 @@ mod tests {
     use crate::vessels::Node;
 
     fn dynamics() -> Dynamics {
-        Dynamics { amplitude_spread: 0.3, fluctuation: 0.3, fluctuation_correlation: 0.5, bubble_radius_mm: 0.0015 }
+        Dynamics {
+            amplitude_spread: 0.3,
+            fluctuation: 0.3,
+            fluctuation_correlation: 0.5,
+            bubble_radius_mm: 0.0015,
+            size_spread: 0.0,
+            size_amplitude_exponent: 1.0,
+            blink_off_prob: 0.0,
+            blink_on_prob: 0.5,
+            destruction_rate_hz: 0.0,
+        }
     }
 
     /// A Y junction: one parent splitting into two daughters of radii 60 and 40 µm.
@@ -446,5 +508,40 @@ mod tests {
             let (m, e) = (counts[i] / n, vol[i] / total);
             assert!((m - e).abs() < 0.05, "segment {i}: {m} vs {e}");
         }
+    }
+
+    #[test]
+    fn blinking_sizes_and_destruction_follow_their_parameters() {
+        let net = y_network();
+        let d = Dynamics {
+            size_spread: 0.4,
+            size_amplitude_exponent: 2.0,
+            blink_off_prob: 0.1,
+            blink_on_prob: 0.3,
+            destruction_rate_hz: 50.0,
+            ..dynamics()
+        };
+        let mut pop = Population::new(&net, d);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        pop.seed(2000, &mut rng);
+        let (mut on, mut n, mut amp) = (0usize, 0usize, 0.0);
+        let ids0: std::collections::HashSet<u64> = pop.samples().iter().map(|b| b.id).collect();
+        for _ in 0..100 {
+            for b in pop.samples() {
+                on += b.on as usize;
+                amp += b.amplitude;
+                n += 1;
+            }
+            pop.step(1e-3, &mut rng);
+        }
+        // Stationary on-fraction of the Markov chain: 0.3 / (0.3 + 0.1) = 0.75.
+        let frac = on as f64 / n as f64;
+        assert!((frac - 0.75).abs() < 0.01, "on fraction {frac}");
+        // Mean amplitude stays 1 whatever the size spread and exponent.
+        assert!((amp / n as f64 - 1.0).abs() < 0.05, "mean amplitude {}", amp / n as f64);
+        // Destruction at 50/s over 0.1 s: exp(−5) ≈ 0.7 % of the first bubbles survive it
+        // (fewer still: some also leave through the outlets).
+        let left = pop.samples().iter().filter(|b| ids0.contains(&b.id)).count();
+        assert!(left < 2000 / 100, "{left} of the first bubbles left");
     }
 }

@@ -3,22 +3,40 @@
 //! The model, each part configurable through [`SimConfig`] (documented defaults, named
 //! [`Preset`]s):
 //!
-//! * **Vessels** ([`vessels`]): random branching trees in 2-D with Murray's-law radii
-//!   (≈4–100 µm), Murray branching angles, tortuosity, regions of different branching
-//!   density and an elevation (out-of-plane) coordinate; several trees (arterial and
-//!   venous) merged, without recognizable structure.
+//! * **Vessels** ([`vessels`]): a vascular bed chosen by [`VesselConfig::bed`] — random
+//!   branching trees in 2-D with Murray's-law radii (≈4–100 µm), Murray branching angles,
+//!   tortuosity, regions of different branching density and an elevation (out-of-plane)
+//!   coordinate, several trees (arterial and venous) merged; or a cortex-like bed
+//!   ([`vessels::cortex`]: surface vessels feeding penetrating arterioles and draining
+//!   venules, as in coronal rodent-brain ULM). Or your own: a vessel graph
+//!   ([`VesselNetwork::from_graph_json`]) or a binary mask ([`VesselNetwork::from_mask`])
+//!   with Poiseuille flow, simulated by [`simulate_with_network`].
 //! * **Flow**: Hagen–Poiseuille, flow conserved at bifurcations, peak speed ∝ radius
 //!   (≈1–50 mm/s).
 //! * **Bubbles** ([`bubbles`]): uniform concentration in the blood, each moving along its
 //!   vessel at the speed of its radial position `v_peak (1 − ρ²)`, routed by flow at
 //!   junctions, entering and leaving the field; an elevation beam profile fades them in
-//!   and out; their echo fluctuates frame to frame.
-//! * **Imaging** ([`psf`], [`tissue`], [`noise`]): separable Gaussian PSF with weak
-//!   lateral side lobes, lateral width growing with depth and F-number, axial width set by
-//!   the pulse, complex IQ with the carrier phase (overlapping echoes interfere); optional
-//!   moving tissue speckle 30–50 dB above the bubbles; attenuation with time-gain
-//!   compensation; band-limited additive noise at a set SNR, amplified with depth by the
-//!   TGC.
+//!   and out; echo amplitude from a log-normal size distribution, fluctuating frame to
+//!   frame; blinking (a two-state Markov chain) and destruction.
+//! * **Imaging** ([`psf`], [`tissue`], [`noise`]): the PSF model of
+//!   [`ImagingConfig::psf`] — a separable Gaussian (lateral width growing with depth and
+//!   F-number, axial width set by the pulse, weak side lobes) or the physical pulse-echo
+//!   response of the linear array in [`SimConfig::probe`] (plane-wave compounding,
+//!   delay-and-sum with receive F-number and apodisation, frequency-dependent attenuation),
+//!   tabulated once per configuration; both complex IQ with the carrier phase, so
+//!   overlapping echoes interfere. Optional moving tissue speckle 30–50 dB above the
+//!   bubbles, imaged with the same PSF; attenuation with time-gain compensation; band-limited
+//!   additive noise at a set SNR against a reference bubble at a reference depth
+//!   ([`ImagingConfig::reference_depth_mm`]), amplified with depth by the TGC.
+//!
+//! **Domain randomisation**: every knob is a public field of [`SimConfig`] (serde, with
+//! defaults for missing keys), so a training-set builder draws configs programmatically —
+//! PSF model and probe ([`ImagingConfig::psf`], [`ProbeConfig`]: elements, pitch, width,
+//! bandwidth, cycles, angles, F-number, apodisation), vascular bed and its geometry
+//! ([`VesselConfig::bed`], [`CortexConfig`]), concentration ([`BubbleConfig::per_frame`]),
+//! SNR ([`ImagingConfig::snr_db`]), depth and grid ([`GridConfig::z0_mm`], `rows`, `cols`),
+//! tissue level ([`TissueConfig::enabled`], [`TissueConfig::clutter_db`]) — and calls
+//! [`SimConfig::validate`] before simulating.
 //!
 //! Ground truth ([`Simulation::truth`]): one row per bubble whose echo is in the frame —
 //! its centre inside the field of view (pixel edge to pixel edge) and its elevation gain
@@ -51,11 +69,16 @@ pub mod psf;
 pub mod tissue;
 pub mod vessels;
 
-pub use config::{BubbleConfig, FlowConfig, GridConfig, ImagingConfig, Preset, SimConfig, TissueConfig, VesselConfig};
+pub use config::{
+    Apodization, BubbleConfig, CortexConfig, FlowConfig, GridConfig, ImagingConfig, Preset, ProbeConfig, PsfModel,
+    SimConfig, TissueConfig, VascularBed, VesselConfig,
+};
 pub use density::{density_image, log_compress};
 pub use vessels::VesselNetwork;
 
 use ulm_core::{FrameStack, Localizations, Progress};
+
+pub use psf::Psf;
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]

@@ -44,7 +44,8 @@ impl Noise {
             .collect();
         let lateral: Vec<Vec<f32>> = lateral;
         let lateral_half_max = lateral.iter().map(|k| k.len() / 2).max().unwrap_or(0);
-        let axial = unit_energy_kernel(psf.axial_fwhm_mm() / FWHM_PER_SIGMA / pixel_mm);
+        let mid = row_depth_mm.get(row_depth_mm.len() / 2).copied().unwrap_or(0.0);
+        let axial = unit_energy_kernel(psf.axial_fwhm_mm(mid) / FWHM_PER_SIGMA / pixel_mm);
         let row_sigma = row_rms.iter().map(|&s| (s / std::f64::consts::SQRT_2) as f32).collect();
         Self { lateral, lateral_half_max, axial, row_sigma }
     }
@@ -101,7 +102,7 @@ mod tests {
 
     #[test]
     fn noise_has_the_requested_rms_per_row_and_psf_sized_grains() {
-        let psf = Psf::new(&ImagingConfig::default(), 0.1);
+        let psf = Psf::Gaussian(crate::psf::GaussianPsf::new(&ImagingConfig::default(), 0.1));
         let rows = 32;
         let depth: Vec<f64> = (0..rows).map(|r| 5.0 + r as f64 * 0.05).collect();
         let rms: Vec<f64> = (0..rows).map(|r| 0.1 * (1.0 + r as f64 / 8.0)).collect();

@@ -21,19 +21,23 @@ pub enum Preset {
     /// Strong depth variation: small aperture (PSF widening quickly with depth), strong
     /// attenuation with partial time-gain compensation, lower SNR.
     Deep,
+    /// Coronal rodent-brain cortex (PALA-like): surface vessels feeding penetrating
+    /// arterioles and draining venules, random trees below, ~40 bubbles per frame.
+    Cortex,
 }
 
 impl Preset {
     /// All presets, in documentation order.
-    pub const ALL: [Preset; 4] = [Preset::Sparse, Preset::Dense, Preset::Tissue, Preset::Deep];
+    pub const ALL: [Preset; 5] = [Preset::Sparse, Preset::Dense, Preset::Tissue, Preset::Deep, Preset::Cortex];
 
-    /// The lowercase name (`sparse`, `dense`, `tissue`, `deep`).
+    /// The lowercase name (`sparse`, `dense`, `tissue`, `deep`, `cortex`).
     pub fn name(self) -> &'static str {
         match self {
             Preset::Sparse => "sparse",
             Preset::Dense => "dense",
             Preset::Tissue => "tissue",
             Preset::Deep => "deep",
+            Preset::Cortex => "cortex",
         }
     }
 }
@@ -52,9 +56,10 @@ impl FromStr for Preset {
             "dense" => Ok(Preset::Dense),
             "tissue" => Ok(Preset::Tissue),
             "deep" => Ok(Preset::Deep),
-            other => {
-                Err(SimError::Config(format!("unknown preset `{other}` (expected sparse, dense, tissue or deep)")))
-            }
+            "cortex" => Ok(Preset::Cortex),
+            other => Err(SimError::Config(format!(
+                "unknown preset `{other}` (expected sparse, dense, tissue, deep or cortex)"
+            ))),
         }
     }
 }

@@ -18,7 +18,7 @@ use rand_distr::StandardNormal;
 use rustfft::{Fft, FftPlanner};
 
 use crate::config::TissueConfig;
-use crate::psf::{FWHM_PER_SIGMA, Psf};
+use crate::psf::{FWHM_PER_SIGMA, PhysicalPsf, Psf};
 
 /// A precomputed, moving tissue speckle field.
 pub struct Tissue {
@@ -85,27 +85,163 @@ fn blur_1d(src: &[Complex32], dst: &mut [Complex32], sigma: f64) {
     }
 }
 
+/// What a tissue field is made for: the model, the PSF, the frame grid, the duration and
+/// the level.
+#[derive(Clone, Copy)]
+pub struct TissueSpec<'a> {
+    /// Motion, decorrelation and echogenicity parameters.
+    pub config: &'a TissueConfig,
+    /// The PSF that images the scatterers.
+    pub psf: &'a Psf,
+    /// Frame rows (depth).
+    pub rows: usize,
+    /// Frame columns (lateral).
+    pub cols: usize,
+    /// Pixel pitch (both axes), mm.
+    pub pixel_mm: f64,
+    /// Depth of row 0, mm.
+    pub z0_mm: f64,
+    /// Frame rate, Hz.
+    pub frame_rate_hz: f64,
+    /// Number of frames the field must last (it drifts).
+    pub n_frames: usize,
+    /// RMS amplitude inside the frame.
+    pub rms: f64,
+}
+
+/// Separable blur with the Gaussian PSF: lateral width of each row's depth, then axial.
+fn gaussian_blur(
+    mut f: Vec<Complex32>,
+    psf: &Psf,
+    h: usize,
+    w: usize,
+    pixel_mm: f64,
+    z_of_row: &dyn Fn(usize) -> f64,
+) -> Vec<Complex32> {
+    let mut tmp = vec![Complex32::new(0.0, 0.0); w];
+    for r in 0..h {
+        let sx = psf.lateral_fwhm_mm(z_of_row(r).max(0.0)) / FWHM_PER_SIGMA / pixel_mm;
+        blur_1d(&f[r * w..(r + 1) * w], &mut tmp, sx);
+        f[r * w..(r + 1) * w].copy_from_slice(&tmp);
+    }
+    let sz = psf.axial_fwhm_mm(z_of_row(h / 2)) / FWHM_PER_SIGMA / pixel_mm;
+    let mut t = vec![Complex32::new(0.0, 0.0); h * w];
+    transpose(&f, &mut t, h, w);
+    let mut tmp = vec![Complex32::new(0.0, 0.0); h];
+    for c in 0..w {
+        blur_1d(&t[c * h..(c + 1) * h], &mut tmp, sz);
+        t[c * h..(c + 1) * h].copy_from_slice(&tmp);
+    }
+    transpose(&t, &mut f, w, h);
+    f
+}
+
+/// Forward and inverse FFT plans of an `h × w` grid: `[rows (w), columns (h)]`.
+struct Fft2 {
+    h: usize,
+    w: usize,
+    fwd: [Arc<dyn Fft<f32>>; 2],
+    inv: [Arc<dyn Fft<f32>>; 2],
+}
+
+impl Fft2 {
+    /// Forward transform of a row-major `[h][w]` grid; the spectrum comes out transposed,
+    /// `[u][v]`.
+    fn forward(&self, f: &[Complex32]) -> Vec<Complex32> {
+        let mut a = f.to_vec();
+        self.fwd[0].process(&mut a);
+        let mut t = vec![Complex32::new(0.0, 0.0); a.len()];
+        transpose(&a, &mut t, self.h, self.w);
+        self.fwd[1].process(&mut t);
+        t
+    }
+
+    /// Inverse of [`Fft2::forward`] (normalised), back to row-major `[h][w]`.
+    fn inverse(&self, mut t: Vec<Complex32>) -> Vec<Complex32> {
+        self.inv[1].process(&mut t);
+        let mut a = vec![Complex32::new(0.0, 0.0); t.len()];
+        transpose(&t, &mut a, self.w, self.h);
+        self.inv[0].process(&mut a);
+        let k = 1.0 / (self.h * self.w) as f32;
+        for v in &mut a {
+            *v *= k;
+        }
+        a
+    }
+}
+
+/// Convolution of the scatterer field with the physical PSF of each tabulated depth
+/// (circular, on the padded grid), rows blended linearly between the depths that bracket
+/// them: every scatterer is imaged by the PSF of its depth, as the bubbles are.
+fn physical_blur(
+    f: &[Complex32],
+    psf: &PhysicalPsf,
+    ffts: &Fft2,
+    pixel_mm: f64,
+    z_of_row: &dyn Fn(usize) -> f64,
+) -> Vec<Complex32> {
+    let (h, w) = (ffts.h, ffts.w);
+    let spec = ffts.forward(f);
+    let zs = psf.depths_mm();
+    let row_z: Vec<f64> = (0..h).map(z_of_row).collect();
+    // Hat weight of slice k at depth z (clamped beyond the ends).
+    let weight = |k: usize, z: f64| -> f32 {
+        let n = zs.len();
+        let z = z.clamp(zs[0], zs[n - 1]);
+        if n == 1 {
+            return 1.0;
+        }
+        let lo = if k > 0 { zs[k - 1] } else { zs[0] };
+        let hi = if k + 1 < n { zs[k + 1] } else { zs[n - 1] };
+        let wgt = if z <= zs[k] {
+            if k == 0 { 1.0 } else { (z - lo) / (zs[k] - lo) }
+        } else if k + 1 == n {
+            1.0
+        } else {
+            (hi - z) / (hi - zs[k])
+        };
+        wgt.clamp(0.0, 1.0) as f32
+    };
+    let mut out = vec![Complex32::new(0.0, 0.0); h * w];
+    for (k, &zk) in zs.iter().enumerate() {
+        if row_z.iter().all(|&z| weight(k, z) == 0.0) {
+            continue;
+        }
+        let ker = psf.pixel_kernel(zk, (pixel_mm, pixel_mm));
+        let (kh, kw) = ker.dim();
+        let mut kbuf = vec![Complex32::new(0.0, 0.0); h * w];
+        for ((r, c), &v) in ker.indexed_iter() {
+            let rr = (r as isize - (kh / 2) as isize).rem_euclid(h as isize) as usize;
+            let cc = (c as isize - (kw / 2) as isize).rem_euclid(w as isize) as usize;
+            kbuf[rr * w + cc] += v;
+        }
+        let kspec = ffts.forward(&kbuf);
+        let prod: Vec<Complex32> = spec.iter().zip(&kspec).map(|(a, b)| a * b).collect();
+        let conv = ffts.inverse(prod);
+        for (r, &z) in row_z.iter().enumerate() {
+            let wk = weight(k, z);
+            if wk > 0.0 {
+                for (o, &v) in out[r * w..(r + 1) * w].iter_mut().zip(&conv[r * w..(r + 1) * w]) {
+                    *o += v * wk;
+                }
+            }
+        }
+    }
+    out
+}
+
 impl Tissue {
-    /// Builds the field for a `rows × cols` frame with pixel pitch `pixel_mm`, row 0 at
-    /// depth `z0_mm`, lasting `n_frames` frames at `frame_rate_hz`, with RMS amplitude
-    /// `rms` inside the frame.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cfg: &TissueConfig,
-        psf: &Psf,
-        rows: usize,
-        cols: usize,
-        pixel_mm: f64,
-        z0_mm: f64,
-        frame_rate_hz: f64,
-        n_frames: usize,
-        rms: f64,
-        rng: &mut impl Rng,
-    ) -> Self {
+    /// Builds the field described by `spec`, scatterers drawn from `rng`.
+    pub fn new(spec: &TissueSpec<'_>, rng: &mut impl Rng) -> Self {
+        let TissueSpec { config: cfg, psf, rows, cols, pixel_mm, z0_mm, frame_rate_hz, n_frames, rms } = *spec;
         let t_max = n_frames as f64 / frame_rate_hz;
         let max_disp = cfg.motion_amplitude_mm[0].abs().max(cfg.motion_amplitude_mm[1].abs()).max(0.0)
             + cfg.drift_mm_s[0].abs().max(cfg.drift_mm_s[1].abs()) * t_max;
-        let blur_px = 3.5 * psf.lateral_fwhm_mm(z0_mm + rows as f64 * pixel_mm) / FWHM_PER_SIGMA / pixel_mm;
+        let z_bottom = z0_mm + rows as f64 * pixel_mm;
+        let blur_px = match psf {
+            Psf::Gaussian(_) => 3.5 * psf.lateral_fwhm_mm(z_bottom) / FWHM_PER_SIGMA / pixel_mm,
+            Psf::Physical(p) => p.window_mm().0 / pixel_mm + 1.0,
+        };
         let pad = (max_disp / pixel_mm + blur_px).ceil() as usize + 4;
         let h = fft_size(rows + 2 * pad);
         let w = fft_size(cols + 2 * pad);
@@ -134,9 +270,14 @@ impl Tissue {
         let mut planner = FftPlanner::<f32>::new();
         let fft_w = planner.plan_fft_forward(w);
         let fft_h = planner.plan_fft_forward(h);
-        let sz = psf.axial_fwhm_mm() / FWHM_PER_SIGMA / pixel_mm;
+        let ffts = Fft2 {
+            h,
+            w,
+            fwd: [fft_w.clone(), fft_h.clone()],
+            inv: [planner.plan_fft_inverse(w), planner.plan_fft_inverse(h)],
+        };
         let make_field = |rng: &mut dyn rand::RngCore| {
-            let mut f: Vec<Complex32> = (0..h * w)
+            let f: Vec<Complex32> = (0..h * w)
                 .map(|i| {
                     let e = echo(i / w, i % w) as f32;
                     let re: f32 = rng.sample(StandardNormal);
@@ -144,23 +285,10 @@ impl Tissue {
                     Complex32::new(re, im) * e
                 })
                 .collect();
-            // Lateral blur with the PSF width of each row's depth.
-            let mut tmp = vec![Complex32::new(0.0, 0.0); w];
-            for r in 0..h {
-                let sx = psf.lateral_fwhm_mm(z_of_row(r).max(0.0)) / FWHM_PER_SIGMA / pixel_mm;
-                blur_1d(&f[r * w..(r + 1) * w], &mut tmp, sx);
-                f[r * w..(r + 1) * w].copy_from_slice(&tmp);
+            match psf {
+                Psf::Gaussian(_) => gaussian_blur(f, psf, h, w, pixel_mm, &z_of_row),
+                Psf::Physical(p) => physical_blur(&f, p, &ffts, pixel_mm, &z_of_row),
             }
-            // Axial blur (columns), via the transposed layout.
-            let mut t = vec![Complex32::new(0.0, 0.0); h * w];
-            transpose(&f, &mut t, h, w);
-            let mut tmp = vec![Complex32::new(0.0, 0.0); h];
-            for c in 0..w {
-                blur_1d(&t[c * h..(c + 1) * h], &mut tmp, sz);
-                t[c * h..(c + 1) * h].copy_from_slice(&tmp);
-            }
-            transpose(&t, &mut f, w, h);
-            f
         };
         let mut fields = [make_field(rng), make_field(rng)];
         // RMS inside the frame, from the first field; both fields get the same scale.
@@ -273,6 +401,7 @@ mod tests {
 
     use super::*;
     use crate::config::ImagingConfig;
+    use crate::psf::GaussianPsf;
 
     #[test]
     fn fft_sizes_are_smooth() {
@@ -285,7 +414,7 @@ mod tests {
     fn pure_axial_shift_moves_speckle_and_rotates_phase() {
         // λ = 0.15 mm, pixel 0.05 mm: a one-pixel axial shift turns the phase by −4π/3.
         let lambda = 0.15;
-        let psf = Psf::new(&ImagingConfig::default(), lambda);
+        let psf = Psf::Gaussian(GaussianPsf::new(&ImagingConfig::default(), lambda));
         let cfg = TissueConfig {
             enabled: true,
             motion_amplitude_mm: [0.0, 0.0],
@@ -293,7 +422,18 @@ mod tests {
             decorrelation_rad_s: 0.0,
             ..TissueConfig::default()
         };
-        let t = Tissue::new(&cfg, &psf, 48, 40, 0.05, 5.0, 1000.0, 60, 100.0, &mut ChaCha8Rng::seed_from_u64(4));
+        let spec = TissueSpec {
+            config: &cfg,
+            psf: &psf,
+            rows: 48,
+            cols: 40,
+            pixel_mm: 0.05,
+            z0_mm: 5.0,
+            frame_rate_hz: 1000.0,
+            n_frames: 60,
+            rms: 100.0,
+        };
+        let t = Tissue::new(&spec, &mut ChaCha8Rng::seed_from_u64(4));
         let gain = vec![1.0f32; 48];
         let mut s = TissueScratch::default();
         let mut f0 = Array2::<Complex32>::zeros((48, 40));

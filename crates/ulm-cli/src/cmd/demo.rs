@@ -19,11 +19,13 @@ pub struct Args {
     /// Output folder (created; existing files in it are replaced).
     #[arg(short, long, value_name = "DIR", default_value = "out/demo")]
     out: PathBuf,
-    /// Simulation preset (`tissue` has clutter: the demo SVD-filters it).
-    #[arg(long, value_enum, default_value_t = PresetArg::Sparse)]
+    /// Simulation preset: cortex (rodent-brain-like vascular bed, the default: its maps look
+    /// like a ULM image), sparse, dense, tissue (clutter on; the demo SVD-filters it) or deep.
+    #[arg(long, value_enum, default_value_t = PresetArg::Cortex)]
     preset: PresetArg,
-    /// Number of frames to simulate.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of frames to simulate (2 s at 1 kHz: enough for the cortex bed's vessels to
+    /// fill in).
+    #[arg(long, default_value_t = 2000)]
     frames: usize,
     /// Random seed (the whole demo is deterministic given it).
     #[arg(long, default_value_t = 1)]

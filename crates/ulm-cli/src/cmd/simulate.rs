@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ulm_core::Progress as _;
-use ulm_sim::{Preset, SimConfig, Simulation};
+use ulm_sim::{Preset, PsfModel, SimConfig, Simulation, VesselNetwork};
 
 use super::Context;
 use crate::output;
@@ -28,6 +28,8 @@ pub enum PresetArg {
     Tissue,
     /// Strong depth variation.
     Deep,
+    /// Coronal rodent-brain-like bed: surface vessels, penetrating arterioles and venules.
+    Cortex,
 }
 
 impl PresetArg {
@@ -38,6 +40,7 @@ impl PresetArg {
             PresetArg::Dense => Preset::Dense,
             PresetArg::Tissue => Preset::Tissue,
             PresetArg::Deep => Preset::Deep,
+            PresetArg::Cortex => Preset::Cortex,
         }
     }
 }
@@ -45,7 +48,9 @@ impl PresetArg {
 /// Options of `ulm simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Parameter preset.
+    /// Parameter preset: sparse (~5 bubbles/frame), dense (~100/frame), tissue (moving
+    /// speckle 40 dB above the bubbles), deep (strong depth variation), cortex (coronal
+    /// rodent-brain vascular bed: surface vessels and penetrating arterioles/venules).
     #[arg(long, value_enum, default_value_t = PresetArg::Sparse)]
     preset: PresetArg,
     /// Full simulation config as JSON (e.g. a `config.json` written by an earlier run);
@@ -80,10 +85,33 @@ pub struct Args {
     /// Also write `frame_0000.png`: the first envelope frame, log-compressed over 50 dB.
     #[arg(long)]
     preview: bool,
+    /// Point-spread function: gaussian (separable, fast) or physical (pulse-echo response
+    /// of the linear array in the config's `probe`: plane-wave compounding, delay-and-sum
+    /// with receive F-number and apodisation); default from the preset/config (gaussian).
+    #[arg(long, value_enum)]
+    psf: Option<PsfArg>,
+    /// Your own vessels instead of a generated bed: a vessel graph `.json` (the shape of
+    /// `vessels.json`: nodes with x_mm/z_mm[/y_mm/pressure], segments with from/to/
+    /// radius_mm[/flow_mm3_s]; flow solved by Poiseuille when missing) or a binary vessel
+    /// mask/skeleton `.png` (white = vessel) laid over the field of view.
+    #[arg(long, value_name = "FILE")]
+    vessels: Option<PathBuf>,
+    /// Pixel size of a `--vessels` mask, µm; default: the mask's width spans the field of view.
+    #[arg(long, value_name = "UM", requires = "vessels")]
+    vessels_pixel_um: Option<f64>,
+}
+
+/// `--psf` choices.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PsfArg {
+    Gaussian,
+    Physical,
 }
 
 struct Options {
     config: SimConfig,
+    vessels: Option<PathBuf>,
+    vessels_pixel_um: Option<f64>,
     preset: Option<Preset>,
     frames: usize,
     seed: u64,
@@ -119,6 +147,15 @@ fn validate(a: Args) -> anyhow::Result<Options> {
     if let Some(f) = a.frame_rate_hz {
         config.grid.frame_rate_hz = f;
     }
+    if let Some(p) = a.psf {
+        config.imaging.psf = match p {
+            PsfArg::Gaussian => PsfModel::Gaussian,
+            PsfArg::Physical => PsfModel::Physical,
+        };
+    }
+    if let Some(um) = a.vessels_pixel_um {
+        anyhow::ensure!(um.is_finite() && um > 0.0, "--vessels-pixel-um must be > 0, got {um}");
+    }
     config.validate().with_context(|| match &a.config {
         Some(p) => format!("{}: invalid simulation config", p.display()),
         None => "invalid simulation options".to_string(),
@@ -136,7 +173,16 @@ fn validate(a: Args) -> anyhow::Result<Options> {
             bytes / 1e9
         );
     }
-    Ok(Options { config, preset, frames: a.frames, seed: a.seed, out: a.out, preview: a.preview })
+    Ok(Options {
+        config,
+        vessels: a.vessels,
+        vessels_pixel_um: a.vessels_pixel_um,
+        preset,
+        frames: a.frames,
+        seed: a.seed,
+        out: a.out,
+        preview: a.preview,
+    })
 }
 
 /// Runs `ulm simulate`.
@@ -145,7 +191,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating output folder {}", o.out.display()))?;
     let bar = Bar::new(o.frames as u64, "frames", ctx.quiet);
     bar.set_message("simulating");
-    let sim = ulm_sim::simulate(&o.config, o.frames, o.seed, &bar).context("simulation failed")?;
+    let sim = match &o.vessels {
+        Some(path) => {
+            let net = read_vessels(path, &o.config, o.vessels_pixel_um)?;
+            ulm_sim::simulate_with_network(&o.config, net, o.frames, o.seed, &bar)
+                .with_context(|| format!("simulation on the vessels of {}", path.display()))?
+        }
+        None => ulm_sim::simulate(&o.config, o.frames, o.seed, &bar).context("simulation failed")?,
+    };
     write_outputs(&o, &sim)?;
     ctx.summary(format_args!(
         "{} frames ({} × {}) and {} ground-truth rows; wrote {}",
@@ -156,6 +209,35 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         o.out.display()
     ));
     Ok(())
+}
+
+/// A user vessel network: a graph `.json` or a mask `.png` laid over the field of view.
+fn read_vessels(path: &Path, config: &SimConfig, pixel_um: Option<f64>) -> anyhow::Result<VesselNetwork> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let speed = config.flow.max_peak_speed_mm_s;
+    if ext == "json" {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return VesselNetwork::from_graph_json(&text, speed).with_context(|| format!("{}", path.display()));
+    }
+    anyhow::ensure!(ext == "png", "{}: --vessels takes a graph .json or a mask .png", path.display());
+    let data = ulm_io::open_raw(path, &ulm_io::ReadOptions::default())
+        .and_then(|mut r| r.read_all())
+        .with_context(|| format!("reading the vessel mask {}", path.display()))?;
+    let img = match data {
+        ulm_core::FrameData::Real(a) => a.index_axis(ndarray::Axis(0), 0).to_owned(),
+        ulm_core::FrameData::Complex(a) => a.index_axis(ndarray::Axis(0), 0).mapv(|c| c.norm()),
+    };
+    let max = img.iter().cloned().fold(0.0f32, f32::max);
+    anyhow::ensure!(max > 0.0, "{}: the vessel mask is empty (all black)", path.display());
+    let mask = img.mapv(|v| v > 0.5 * max);
+    let g = config.geometry()?;
+    let (x0, x1) = g.x_range_mm(config.grid.cols);
+    let px = match pixel_um {
+        Some(um) => um * 1e-3,
+        None => (x1 - x0 + g.pixel_size_x_mm) / mask.ncols() as f64,
+    };
+    let origin = (x0 - g.pixel_size_x_mm / 2.0 + px / 2.0, g.z0_mm - g.pixel_size_z_mm / 2.0 + px / 2.0);
+    VesselNetwork::from_mask(&mask, (px, px), origin, speed).with_context(|| format!("{}", path.display()))
 }
 
 fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
@@ -174,6 +256,7 @@ fn write_outputs(o: &Options, sim: &Simulation) -> anyhow::Result<()> {
     meta.speed_of_sound_m_s = Some(o.config.grid.speed_of_sound_m_s);
     let sim_json = serde_json::json!({
         "preset": o.preset.map(|p| p.name()),
+        "vessels_file": o.vessels.as_ref().map(|p| p.display().to_string()),
         "seed": o.seed,
         "frames": o.frames,
         "bubbles_in_network": sim.n_bubbles,

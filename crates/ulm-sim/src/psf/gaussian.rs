@@ -1,4 +1,4 @@
-//! Pulse-echo point-spread function: separable Gaussian envelope whose lateral width
+//! The Gaussian PSF model: separable Gaussian envelope whose lateral width
 //! grows with depth (`FWHM_x = lateral_factor · λ · max(F#min, z / aperture)`) and whose
 //! axial width is set by the pulse (`FWHM_z = pulse_cycles · λ / 2`), plus weak lateral
 //! side lobes (default −30 dB at ±1.8 FWHM, separated from the main lobe by a dip), times the carrier
@@ -8,14 +8,12 @@
 use ndarray::ArrayViewMut2;
 use num_complex::Complex32;
 
+use super::{FWHM_PER_SIGMA, SplatScratch};
 use crate::config::ImagingConfig;
 
-/// FWHM of a Gaussian over its standard deviation, `2 √(2 ln 2)`.
-pub const FWHM_PER_SIGMA: f64 = 2.354_820_045_030_949;
-
-/// The depth-dependent PSF model.
+/// The depth-dependent Gaussian PSF model.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Psf {
+pub struct GaussianPsf {
     wavelength_mm: f64,
     aperture_mm: f64,
     f_number_min: f64,
@@ -30,14 +28,7 @@ const SIDELOBE_OFFSET: f64 = 1.8;
 /// Width of a side lobe relative to the main lobe.
 const SIDELOBE_WIDTH: f64 = 0.5;
 
-/// Reusable buffers for [`Psf::splat`].
-#[derive(Debug, Default, Clone)]
-pub struct SplatScratch {
-    lat: Vec<f32>,
-    ax: Vec<f32>,
-}
-
-impl Psf {
+impl GaussianPsf {
     /// The PSF of an imaging configuration at wavelength `wavelength_mm`.
     pub fn new(cfg: &ImagingConfig, wavelength_mm: f64) -> Self {
         Self {
@@ -99,8 +90,8 @@ impl Psf {
         if self.sidelobe > 0.0 {
             half_x = half_x.max(SIDELOBE_OFFSET * FWHM_PER_SIGMA * sx + self.window_sigmas * SIDELOBE_WIDTH * sx);
         }
-        let (c0, c1) = window(col, half_x, cols);
-        let (r0, r1) = window(row, sz * self.window_sigmas, rows);
+        let (c0, c1) = super::window(col, half_x, cols);
+        let (r0, r1) = super::window(row, sz * self.window_sigmas, rows);
         if c0 >= c1 || r0 >= r1 {
             return;
         }
@@ -123,12 +114,6 @@ impl Psf {
             }
         }
     }
-}
-
-fn window(centre: f64, half: f64, n: usize) -> (usize, usize) {
-    let lo = (centre - half).ceil().max(0.0);
-    let hi = ((centre + half).floor() + 1.0).min(n as f64);
-    if hi <= 0.0 || lo >= n as f64 || lo >= hi { (0, 0) } else { (lo as usize, hi as usize) }
 }
 
 fn gauss(out: &mut Vec<f32>, lo: usize, hi: usize, centre: f64, sigma: f64) {
@@ -167,7 +152,7 @@ mod tests {
     fn measured_fwhm_matches_configured_at_several_depths() {
         let cfg = ImagingConfig { aperture_mm: 4.0, ..ImagingConfig::default() };
         let lambda = 0.098_56;
-        let psf = Psf::new(&cfg, lambda);
+        let psf = GaussianPsf::new(&cfg, lambda);
         // Render on a grid 8× finer than λ/2 so the half-maximum crossings are resolved.
         let px = lambda / 16.0;
         let mut scratch = SplatScratch::default();
@@ -187,7 +172,7 @@ mod tests {
 
     #[test]
     fn psf_centre_is_the_point_position() {
-        let psf = Psf::new(&ImagingConfig::default(), 0.1);
+        let psf = GaussianPsf::new(&ImagingConfig::default(), 0.1);
         let mut f = Array2::<Complex32>::zeros((40, 40));
         let mut scratch = SplatScratch::default();
         psf.splat(&mut f.view_mut(), 17.25, 21.6, 6.0, (0.05, 0.05), Complex32::new(1.0, 0.0), &mut scratch);
@@ -204,7 +189,7 @@ mod tests {
     #[test]
     fn side_lobes_at_configured_level_and_offset() {
         let cfg = ImagingConfig { lateral_sidelobe_db: -30.0, ..ImagingConfig::default() };
-        let psf = Psf::new(&cfg, 0.1);
+        let psf = GaussianPsf::new(&cfg, 0.1);
         let px = 0.01; // fine grid
         let mut f = Array2::<Complex32>::zeros((3, 400));
         psf.splat(&mut f.view_mut(), 200.0, 1.0, 5.0, (px, px), Complex32::new(1.0, 0.0), &mut SplatScratch::default());

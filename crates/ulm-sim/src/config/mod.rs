@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use crate::SimError;
 pub use crate::preset::Preset;
 
+mod bed;
+mod probe;
+pub use bed::{CortexConfig, VascularBed};
+pub use probe::{Apodization, ProbeConfig, PsfModel};
+
 /// Pixel grid, probe and frame rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -44,7 +49,12 @@ impl Default for GridConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VesselConfig {
-    /// Number of trees merged into the network. Default 12.
+    /// The kind of network: `random` trees (default) or a `cortex`-like bed.
+    pub bed: VascularBed,
+    /// Geometry of the cortex bed (used when `bed` is `cortex`).
+    pub cortex: CortexConfig,
+    /// Number of random trees merged into the network (with the cortex bed: the trees below
+    /// the cortex; 0 allowed there). Default 12.
     pub n_trees: usize,
     /// Fraction of trees whose flow converges towards the root (venous); the others diverge
     /// from it (arterial). Default 0.5.
@@ -84,6 +94,8 @@ pub struct VesselConfig {
 impl Default for VesselConfig {
     fn default() -> Self {
         Self {
+            bed: VascularBed::Random,
+            cortex: CortexConfig::default(),
             n_trees: 12,
             venous_fraction: 0.5,
             root_radius_um: [50.0, 100.0],
@@ -143,6 +155,21 @@ pub struct BubbleConfig {
     /// elevation profile, 1 in the plane) is at least this. Fainter bubbles are still
     /// rendered. Default 0.25 (−12 dB).
     pub visibility_threshold: f64,
+    /// Spread of bubble sizes: log-normal s.d. of the radius around its mean. Default 0.3
+    /// (commercial agents span ≈ 0.5–5 µm).
+    pub size_spread: f64,
+    /// Echo amplitude ∝ (radius / mean radius)^this, normalised to mean 1: 1 for bubbles
+    /// above resonance (geometric scattering), up to 3 well below it (Rayleigh). Default 1.
+    pub size_amplitude_exponent: f64,
+    /// Per-frame probability that an echoing bubble goes dark (blinking: its echo and its
+    /// ground-truth row vanish until it comes back). Default 0.02.
+    pub blink_off_prob: f64,
+    /// Per-frame probability that a dark bubble echoes again. Default 0.5.
+    pub blink_on_prob: f64,
+    /// Destruction rate by the insonification, 1/s: a destroyed bubble disappears for good
+    /// (its track ends) and a new one enters an inlet, so the concentration holds.
+    /// Default 0 (low mechanical index).
+    pub destruction_rate_hz: f64,
 }
 
 impl Default for BubbleConfig {
@@ -155,6 +182,11 @@ impl Default for BubbleConfig {
             radius_um: 1.5,
             elevation_fwhm_mm: 0.6,
             visibility_threshold: 0.25,
+            size_spread: 0.3,
+            size_amplitude_exponent: 1.0,
+            blink_off_prob: 0.02,
+            blink_on_prob: 0.5,
+            destruction_rate_hz: 0.0,
         }
     }
 }
@@ -163,6 +195,14 @@ impl Default for BubbleConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImagingConfig {
+    /// PSF model: `gaussian` (the parameters below) or `physical` (the probe in
+    /// [`SimConfig::probe`]). Default gaussian.
+    pub psf: PsfModel,
+    /// Depth of the reference bubble, mm: an in-plane bubble of mean amplitude there has
+    /// peak echo 1 (physical PSF: on the axis) and the noise RMS there is
+    /// `10^(−snr_db/20)`; deeper echoes lose the uncompensated attenuation and the noise
+    /// grows with the compensated part. `null` (default): the top of the field of view.
+    pub reference_depth_mm: Option<f64>,
     /// Effective aperture width, mm: the F-number at depth z is `max(f_number_min, z /
     /// aperture_mm)`. Default 8.
     pub aperture_mm: f64,
@@ -183,7 +223,8 @@ pub struct ImagingConfig {
     /// Fraction (in dB) of the round-trip attenuation that time-gain compensation undoes:
     /// echoes keep `(1 - tgc_compensation)` of it, noise is amplified by the rest. Default 0.9.
     pub tgc_compensation: f64,
-    /// Mean bubble echo amplitude over noise RMS at the top of the field of view, dB.
+    /// Mean bubble echo amplitude over noise RMS at the reference depth
+    /// ([`ImagingConfig::reference_depth_mm`], default the top of the field of view), dB.
     /// Default 25.
     pub snr_db: f64,
 }
@@ -191,6 +232,8 @@ pub struct ImagingConfig {
 impl Default for ImagingConfig {
     fn default() -> Self {
         Self {
+            psf: PsfModel::Gaussian,
+            reference_depth_mm: None,
             aperture_mm: 8.0,
             f_number_min: 1.5,
             lateral_factor: 1.0,
@@ -256,6 +299,8 @@ pub struct SimConfig {
     pub imaging: ImagingConfig,
     /// Tissue clutter.
     pub tissue: TissueConfig,
+    /// Probe and beamformer of the physical PSF (used when `imaging.psf` is `physical`).
+    pub probe: ProbeConfig,
 }
 
 impl SimConfig {
@@ -285,6 +330,12 @@ impl SimConfig {
                 c.imaging.tgc_compensation = 0.7;
                 c.imaging.snr_db = 30.0;
             }
+            Preset::Cortex => {
+                c.vessels.bed = VascularBed::Cortex;
+                c.vessels.n_trees = 4;
+                c.bubbles.per_frame = 40.0;
+                c.imaging.snr_db = 30.0;
+            }
         }
         c
     }
@@ -297,7 +348,8 @@ impl SimConfig {
         c.grid.rows = rows;
         c.grid.cols = cols;
         c.bubbles.per_frame = (c.bubbles.per_frame * area).max(2.0);
-        c.vessels.n_trees = ((c.vessels.n_trees as f64 * area.sqrt()).round() as usize).max(3);
+        let min_trees = if c.vessels.bed == VascularBed::Cortex { 1 } else { 3 };
+        c.vessels.n_trees = ((c.vessels.n_trees as f64 * area.sqrt()).round() as usize).max(min_trees);
         c.vessels.margin_mm = 0.5;
         c
     }
@@ -353,6 +405,9 @@ impl SimConfig {
             ("bubbles.radius_um", self.bubbles.radius_um),
             ("bubbles.amplitude_spread", self.bubbles.amplitude_spread),
             ("bubbles.fluctuation", self.bubbles.fluctuation),
+            ("bubbles.size_spread", self.bubbles.size_spread),
+            ("bubbles.size_amplitude_exponent", self.bubbles.size_amplitude_exponent),
+            ("bubbles.destruction_rate_hz", self.bubbles.destruction_rate_hz),
             ("imaging.attenuation_db_cm_mhz", self.imaging.attenuation_db_cm_mhz),
             ("tissue.motion_frequency_hz", self.tissue.motion_frequency_hz),
             ("tissue.decorrelation_rad_s", self.tissue.decorrelation_rad_s),
@@ -370,6 +425,7 @@ impl SimConfig {
             ("vessels.min_asymmetry", self.vessels.min_asymmetry),
             ("bubbles.fluctuation_correlation", self.bubbles.fluctuation_correlation),
             ("bubbles.visibility_threshold", self.bubbles.visibility_threshold),
+            ("bubbles.blink_off_prob", self.bubbles.blink_off_prob),
             ("imaging.tgc_compensation", self.imaging.tgc_compensation),
         ];
         for (name, v) in unit {
@@ -408,11 +464,30 @@ impl SimConfig {
                 self.grid.rows, self.grid.cols
             )));
         }
-        if self.vessels.n_trees == 0 {
-            return Err(SimError::Config("vessels.n_trees must be >= 1".into()));
+        if self.bubbles.blink_off_prob > 0.0 && !(self.bubbles.blink_on_prob > 0.0 && self.bubbles.blink_on_prob <= 1.0)
+        {
+            return bad("bubbles.blink_on_prob (with blinking on)", self.bubbles.blink_on_prob, "in (0, 1]");
         }
+        if self.vessels.n_trees == 0 && self.vessels.bed == VascularBed::Random {
+            return Err(SimError::Config("vessels.n_trees must be >= 1 with the random bed".into()));
+        }
+        if self.vessels.n_trees > 10_000 {
+            return Err(SimError::Config(format!("vessels.n_trees must be <= 10000, got {}", self.vessels.n_trees)));
+        }
+        self.vessels.cortex.validate()?;
+        if let Some(z) = self.imaging.reference_depth_mm
+            && !(z.is_finite() && z > 0.0)
+        {
+            return bad("imaging.reference_depth_mm", z, "finite and > 0 (or null)");
+        }
+        self.probe.validate()?;
         self.geometry()?;
         Ok(())
+    }
+
+    /// Depth of the reference bubble (see [`ImagingConfig::reference_depth_mm`]), mm.
+    pub fn reference_depth_mm(&self) -> f64 {
+        self.imaging.reference_depth_mm.unwrap_or(self.grid.z0_mm)
     }
 }
 
