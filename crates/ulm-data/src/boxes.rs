@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 use ulm_core::Geometry;
 use ulm_sim::ImagingConfig;
-use ulm_sim::psf::Psf;
+use ulm_sim::psf::GaussianPsf;
 
 use crate::DataError;
 
@@ -83,7 +83,7 @@ impl BoxSize {
             BoxSize::Pixels { w, h } => (*w, *h),
             BoxSize::Wavelengths { w, h } => (w * geometry.wavelength_mm / px, h * geometry.wavelength_mm / pz),
             BoxSize::Psf { imaging, scale } => {
-                let psf = Psf::new(imaging, geometry.wavelength_mm);
+                let psf = GaussianPsf::new(imaging, geometry.wavelength_mm);
                 (scale * psf.lateral_fwhm_mm(z_mm) / px, scale * psf.axial_fwhm_mm() / pz)
             }
         }

@@ -55,10 +55,14 @@ pub const PRESETS: &[PresetSpec] = &[
     PresetSpec { name: "dense", config: |r, c| SimConfig::small(Preset::Dense, r, c), svd: false },
     PresetSpec { name: "tissue", config: |r, c| SimConfig::small(Preset::Tissue, r, c), svd: true },
     PresetSpec { name: "deep", config: |r, c| SimConfig::small(Preset::Deep, r, c), svd: false },
+    PresetSpec { name: "cortex", config: |r, c| SimConfig::small(Preset::Cortex, r, c), svd: false },
 ];
 
 /// The PSF models of the mix; add one line per new model.
-pub const PSF_MODELS: &[PsfModel] = &[PsfModel { name: "gaussian", apply: |_, _| {} }];
+pub const PSF_MODELS: &[PsfModel] = &[
+    PsfModel { name: "gaussian", apply: |_, _| {} },
+    PsfModel { name: "physical", apply: |c, _| c.imaging.psf = ulm_sim::PsfModel::Physical },
+];
 
 /// Settings of [`RandomizedSource`]. Ranges are `[min, max]`, drawn uniformly unless said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

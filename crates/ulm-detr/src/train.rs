@@ -14,7 +14,7 @@ use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTas
 
 use crate::backbone::{Backbone, BackboneConfig};
 use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
-use crate::postprocess::{Detection, detections_sigmoid, detections_softmax};
+use crate::postprocess::{QueryBox, detections_sigmoid, detections_softmax};
 use crate::weights::{load_model, save_model};
 use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
 
@@ -238,7 +238,7 @@ fn targets(batch: &[Sample]) -> Vec<ImageTargets> {
     batch.iter().map(|s| ImageTargets { boxes: s.boxes.clone(), labels: vec![0; s.boxes.len()] }).collect()
 }
 
-fn to_points(dets: Vec<Vec<Detection>>, batch: &[Sample]) -> Vec<Vec<ScoredPoint>> {
+fn to_points(dets: Vec<Vec<QueryBox>>, batch: &[Sample]) -> Vec<Vec<ScoredPoint>> {
     dets.into_iter()
         .zip(batch)
         .map(|(d, s)| {

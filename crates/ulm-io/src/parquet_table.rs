@@ -146,8 +146,11 @@ fn show(v: Num) -> String {
     }
 }
 
+/// Column names and the record batches, each with the index of its first row.
+type Batches = (Vec<String>, Vec<(usize, RecordBatch)>);
+
 /// Opens a Parquet file and yields its record batches with their first row index.
-fn batches(path: &Path) -> Result<(Vec<String>, Vec<(usize, RecordBatch)>)> {
+fn batches(path: &Path) -> Result<Batches> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;

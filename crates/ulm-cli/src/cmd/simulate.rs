@@ -7,7 +7,7 @@
 //! `vessels.json` (the network), `gt_density.png` (ground-truth density on a λ/10 grid)
 //! and `config.json` (the full simulation config, reusable with `--config`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ulm_core::Progress as _;

@@ -188,42 +188,10 @@ pub(crate) struct Grads {
     pub weights: Vec<f32>,
 }
 
-/// Raw view of an output buffer that parallel tasks write at disjoint indices.
-#[derive(Clone, Copy)]
-struct Disjoint {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: a `Disjoint` is only shared by tasks that write disjoint index ranges of a buffer
-// that outlives them (see `backward`).
-unsafe impl Send for Disjoint {}
-unsafe impl Sync for Disjoint {}
-
-impl Disjoint {
-    fn new(buf: &mut [f32]) -> Self {
-        Self { ptr: buf.as_mut_ptr(), len: buf.len() }
-    }
-
-    /// `buf[off..off + n]`.
-    ///
-    /// # Safety
-    /// No other live reference, in this task or another, overlaps `off..off + n`.
-    #[inline(always)]
-    unsafe fn slice<'a>(self, off: usize, n: usize) -> &'a mut [f32] {
-        assert!(off + n <= self.len, "disjoint write out of bounds");
-        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(off), n) }
-    }
-}
-
 /// Fused backward given `grad_out` `[b, len_q, heads, head_dim]`, following
-/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk) tasks that
-/// write the gradients in their final layouts: the sampling-location and attention-weight
-/// gradients at their own `(b, q, head)` entries, and `grad_value` — a scatter-add — into the
-/// columns of their head, so no two tasks touch the same element and no atomics are needed.
-/// Only when `batch · heads` is too small to feed every thread are queries split into chunks;
-/// chunks after the first then scatter into private blocks summed afterwards.
+/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk) with one
+/// private `grad_value` block per task, so the scatter-add needs no atomics; blocks of the same
+/// (batch, head) are summed afterwards.
 pub(crate) fn backward(
     dims: &CoreDims,
     shapes: &[[usize; 2]],
@@ -238,106 +206,144 @@ pub(crate) fn backward(
     let row = heads * head_dim;
     let lp = levels * points;
     let bh = batch * heads;
-    let mut grad_value = vec![0.0f32; batch * len_in * row];
-    let mut grad_loc = vec![0.0f32; batch * len_q * heads * lp * 2];
-    let mut grad_w = vec![0.0f32; batch * len_q * heads * lp];
-    if grad_value.is_empty() || grad_w.is_empty() {
-        return Grads { value: grad_value, locations: grad_loc, weights: grad_w };
-    }
     // Enough tasks to feed every thread even when batch · heads is small.
     let threads = rayon::current_num_threads().max(1);
-    let q_chunk = len_q.div_ceil((2 * threads).div_ceil(bh).clamp(1, len_q));
-    let splits = len_q.div_ceil(q_chunk);
-    // Private grad_value blocks `[len_in, head_dim]` of chunks 1.. of each (b, head).
+    let splits = (2 * threads).div_ceil(bh.max(1)).clamp(1, len_q.max(1));
+    let q_chunk = len_q.div_ceil(splits).max(1);
+
     let block = len_in * head_dim;
-    let mut extra = vec![0.0f32; bh * (splits - 1) * block];
-    let tasks: Vec<(usize, usize)> = (0..bh).flat_map(|t| (0..splits).map(move |k| (t, k))).collect();
-    let (gv_all, gx_all) = (Disjoint::new(&mut grad_value), Disjoint::new(&mut extra));
-    let (gl_all, gw_all) = (Disjoint::new(&mut grad_loc), Disjoint::new(&mut grad_w));
-    tasks.par_iter().for_each(|&(t, k)| {
-        let (b, h) = (t / heads, t % heads);
-        let (q0, q1) = (k * q_chunk, ((k + 1) * q_chunk).min(len_q));
-        let base = b * len_in * row + h * head_dim;
-        // Where this task scatters grad_value row `pos`: `gv_off + pos * gv_stride`.
-        let (gv, gv_off, gv_stride) =
-            if k == 0 { (gv_all, base, row) } else { (gx_all, (t * (splits - 1) + k - 1) * block, head_dim) };
-        // SAFETY (all `slice` calls below): task (b, h, k) writes grad_loc / grad_w only at
-        // the entries of its own (b, q ∈ q0..q1, h), and grad_value only in head h's columns
-        // of batch b (k = 0, one task per (b, h)) or in its own block (k ≥ 1); each slice is
-        // dropped before the next one over the same row is made, and the four corner rows
-        // of one sample are distinct positions.
-        let row_at = |pos: usize| unsafe { gv.slice(gv_off + pos * gv_stride, head_dim) };
-        for q in q0..q1 {
-            let go_off = ((b * len_q + q) * heads + h) * head_dim;
-            let go = &grad_out[go_off..go_off + head_dim];
-            let s0 = ((b * len_q + q) * heads + h) * lp;
-            let gw = unsafe { gw_all.slice(s0, lp) };
-            let gl = unsafe { gl_all.slice(2 * s0, 2 * lp) };
-            for (l, &[hl, wl]) in shapes.iter().enumerate() {
-                for p in 0..points {
-                    let i = l * points + p;
-                    let s = s0 + i;
-                    let a = weights[s];
-                    let Some(smp) = geo.sample(l, locations[2 * s], locations[2 * s + 1]) else {
-                        continue;
-                    };
-                    // s_k = <grad_out, v_k> for each corner inside the map, and the
-                    // scatter-add grad_value[corner k] += a · w_k · grad_out.
-                    let c = smp.weights.map(|cw| a * cw);
-                    let dots = if smp.positions.iter().all(|&pos| pos != usize::MAX) {
-                        // All four inside: one pass over the channels.
-                        let [v0, v1, v2, v3] = smp.positions.map(|pos| {
-                            let off = base + pos * row;
-                            &value[off..off + head_dim]
-                        });
-                        let dots = dot4(go, [v0, v1, v2, v3]);
-                        let [g0, g1, g2, g3] = smp.positions.map(row_at);
-                        for ((((&g, d0), d1), d2), d3) in go.iter().zip(g0).zip(g1).zip(g2).zip(g3) {
-                            *d0 += c[0] * g;
-                            *d1 += c[1] * g;
-                            *d2 += c[2] * g;
-                            *d3 += c[3] * g;
+    let mut gv_blocks = vec![0.0f32; bh * splits * block];
+    // [b, heads, len_q, levels, points (, 2)]: contiguous per (b, head, query chunk)
+    let mut gl_t = vec![0.0f32; bh * len_q * lp * 2];
+    let mut gw_t = vec![0.0f32; bh * len_q * lp];
+
+    if !gv_blocks.is_empty() && !gw_t.is_empty() {
+        // Chunk lengths per task: the last chunk of each (b, h) may be shorter.
+        let tasks: Vec<(usize, usize, usize)> = (0..bh)
+            .flat_map(|t| {
+                (0..splits).filter_map(move |k| {
+                    let q0 = k * q_chunk;
+                    (q0 < len_q).then(|| (t, q0, (q0 + q_chunk).min(len_q)))
+                })
+            })
+            .collect();
+        let mut gl_parts = split_by(&mut gl_t, tasks.iter().map(|&(_, a, e)| (e - a) * lp * 2));
+        let mut gw_parts = split_by(&mut gw_t, tasks.iter().map(|&(_, a, e)| (e - a) * lp));
+        let mut gv_parts: Vec<&mut [f32]> = gv_blocks.chunks_mut(block).collect();
+        // One private grad_value block per task: index blocks by (b·heads + h)·splits + k.
+        let gv_iter: Vec<&mut [f32]> = tasks
+            .iter()
+            .map(|&(t, q0, _)| {
+                let k = q0 / q_chunk;
+                std::mem::take(&mut gv_parts[t * splits + k])
+            })
+            .collect();
+        tasks
+            .par_iter()
+            .zip(gv_iter.into_par_iter())
+            .zip(gl_parts.par_iter_mut())
+            .zip(gw_parts.par_iter_mut())
+            .for_each(|(((&(t, q0, q1), gv), gl), gw)| {
+                let (b, h) = (t / heads, t % heads);
+                let base = b * len_in * row + h * head_dim;
+                for q in q0..q1 {
+                    let go_off = ((b * len_q + q) * heads + h) * head_dim;
+                    let go = &grad_out[go_off..go_off + head_dim];
+                    let s0 = ((b * len_q + q) * heads + h) * lp;
+                    let local = (q - q0) * lp;
+                    for (l, &[hl, wl]) in shapes.iter().enumerate() {
+                        for p in 0..points {
+                            let s = s0 + l * points + p;
+                            let i = local + l * points + p;
+                            let a = weights[s];
+                            let Some(smp) = geo.sample(l, locations[2 * s], locations[2 * s + 1]) else {
+                                continue;
+                            };
+                            // s_k = <grad_out, v_k> for each corner inside the map, and the
+                            // scatter-add grad_value[corner k] += a · w_k · grad_out.
+                            let c = smp.weights.map(|cw| a * cw);
+                            let dots = if smp.positions.iter().all(|&pos| pos != usize::MAX) {
+                                // All four inside: corners (y0, x0..=x1) and (y1, x0..=x1) are
+                                // two runs of two adjacent rows; one pass over the channels.
+                                let [p00, _, p10, _] = smp.positions;
+                                let [v0, v1, v2, v3] = smp.positions.map(|pos| {
+                                    let off = base + pos * row;
+                                    &value[off..off + head_dim]
+                                });
+                                let dots = dot4(go, [v0, v1, v2, v3]);
+                                let (top, bottom) = gv.split_at_mut(p10 * head_dim);
+                                let (g0, g1) = top[p00 * head_dim..(p00 + 2) * head_dim].split_at_mut(head_dim);
+                                let (g2, g3) = bottom[..2 * head_dim].split_at_mut(head_dim);
+                                for ((((&g, d0), d1), d2), d3) in go.iter().zip(g0).zip(g1).zip(g2).zip(g3) {
+                                    *d0 += c[0] * g;
+                                    *d1 += c[1] * g;
+                                    *d2 += c[2] * g;
+                                    *d3 += c[3] * g;
+                                }
+                                dots
+                            } else {
+                                let mut dots = [0.0f32; 4];
+                                for ((dot_k, &pos), &ck) in dots.iter_mut().zip(&smp.positions).zip(&c) {
+                                    if pos != usize::MAX {
+                                        let off = base + pos * row;
+                                        *dot_k = dot(go, &value[off..off + head_dim]);
+                                        axpy(&mut gv[pos * head_dim..(pos + 1) * head_dim], ck, go);
+                                    }
+                                }
+                                dots
+                            };
+                            let [lx, ly] = smp.frac;
+                            let (hx, hy) = (1.0 - lx, 1.0 - ly);
+                            let [s1, s2, s3, s4] = dots;
+                            let cw = &smp.weights;
+                            gw[i] = cw[0] * s1 + cw[1] * s2 + cw[2] * s3 + cw[3] * s4;
+                            let grad_w = -hy * s1 + hy * s2 - ly * s3 + ly * s4;
+                            let grad_h = -hx * s1 - lx * s2 + hx * s3 + lx * s4;
+                            gl[2 * i] = wl as f32 * grad_w * a;
+                            gl[2 * i + 1] = hl as f32 * grad_h * a;
                         }
-                        dots
-                    } else {
-                        let mut dots = [0.0f32; 4];
-                        for ((dot_k, &pos), &ck) in dots.iter_mut().zip(&smp.positions).zip(&c) {
-                            if pos != usize::MAX {
-                                let off = base + pos * row;
-                                *dot_k = dot(go, &value[off..off + head_dim]);
-                                axpy(row_at(pos), ck, go);
-                            }
-                        }
-                        dots
-                    };
-                    let [lx, ly] = smp.frac;
-                    let (hx, hy) = (1.0 - lx, 1.0 - ly);
-                    let [s1, s2, s3, s4] = dots;
-                    let cw = &smp.weights;
-                    gw[i] = cw[0] * s1 + cw[1] * s2 + cw[2] * s3 + cw[3] * s4;
-                    let grad_x = -hy * s1 + hy * s2 - ly * s3 + ly * s4;
-                    let grad_y = -hx * s1 - lx * s2 + hx * s3 + lx * s4;
-                    gl[2 * i] = wl as f32 * grad_x * a;
-                    gl[2 * i + 1] = hl as f32 * grad_y * a;
+                    }
+                }
+            });
+    }
+
+    // Back to the input layouts, summing the per-chunk grad_value blocks.
+    let mut grad_value = vec![0.0f32; batch * len_in * row];
+    grad_value.par_chunks_mut(row).enumerate().for_each(|(bs, dst)| {
+        let (b, s) = (bs / len_in.max(1), bs % len_in.max(1));
+        for h in 0..heads {
+            let d = &mut dst[h * head_dim..(h + 1) * head_dim];
+            for k in 0..splits {
+                let blk = ((b * heads + h) * splits + k) * block + s * head_dim;
+                for (o, v) in d.iter_mut().zip(&gv_blocks[blk..blk + head_dim]) {
+                    *o += v;
                 }
             }
         }
     });
-
-    if splits > 1 {
-        // Add the private blocks of chunks 1.. into grad_value.
-        grad_value.par_chunks_mut(row).enumerate().for_each(|(bs, dst)| {
-            let (b, pos) = (bs / len_in, bs % len_in);
-            for h in 0..heads {
-                let d = &mut dst[h * head_dim..(h + 1) * head_dim];
-                for k in 1..splits {
-                    let blk = ((b * heads + h) * (splits - 1) + k - 1) * block + pos * head_dim;
-                    for (o, v) in d.iter_mut().zip(&extra[blk..blk + head_dim]) {
-                        *o += v;
-                    }
-                }
+    let mut grad_loc = vec![0.0f32; gl_t.len()];
+    let mut grad_w = vec![0.0f32; gw_t.len()];
+    for b in 0..batch {
+        for h in 0..heads {
+            for q in 0..len_q {
+                let src = ((b * heads + h) * len_q + q) * lp;
+                let dst = ((b * len_q + q) * heads + h) * lp;
+                grad_w[dst..dst + lp].copy_from_slice(&gw_t[src..src + lp]);
+                grad_loc[2 * dst..2 * (dst + lp)].copy_from_slice(&gl_t[2 * src..2 * (src + lp)]);
             }
-        });
+        }
     }
     Grads { value: grad_value, locations: grad_loc, weights: grad_w }
+}
+
+/// Splits `buf` into consecutive mutable parts of the given lengths.
+fn split_by(buf: &mut [f32], lens: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
+    let mut rest = buf;
+    let mut parts = Vec::new();
+    for len in lens {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
 }

@@ -61,7 +61,7 @@ impl CsvText {
         let line = &bytes[start..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let headers = match std::str::from_utf8(line) {
-            Ok(h) if h.is_empty() => Vec::new(),
+            Ok("") => Vec::new(),
             Ok(h) => h.split(',').map(|c| c.trim().to_string()).collect(),
             Err(_) => return Err("cannot read CSV header: invalid UTF-8".into()),
         };
