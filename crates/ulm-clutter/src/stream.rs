@@ -132,38 +132,10 @@ pub(crate) fn assign(out: &mut Array3<Complex32>, block: &FilteredBlock) {
 #[cfg(test)]
 mod tests {
     use ndarray::Array3;
-    use ulm_core::{InMemorySource, NoProgress};
+    use ulm_core::{BlockGuardSource, NoProgress};
 
     use super::*;
     use crate::Cutoff;
-
-    /// A source that panics when asked for more than `limit` frames at once and records
-    /// the largest read: a block loop that collects the whole stack fails.
-    struct Guarded {
-        inner: InMemorySource,
-        limit: usize,
-        largest: usize,
-        frames_read: usize,
-    }
-
-    impl FrameSource for Guarded {
-        fn shape(&self) -> [usize; 3] {
-            self.inner.shape()
-        }
-        fn geometry(&self) -> &Geometry {
-            self.inner.geometry()
-        }
-        fn is_complex(&self) -> bool {
-            self.inner.is_complex()
-        }
-        fn read_block(&mut self, start: usize, len: usize) -> ulm_core::Result<FrameStack> {
-            assert!(len <= self.limit, "asked for {len} frames at once (limit {})", self.limit);
-            let b = self.inner.read_block(start, len)?;
-            self.largest = self.largest.max(b.n_frames());
-            self.frames_read += b.n_frames();
-            Ok(b)
-        }
-    }
 
     #[test]
     fn streaming_filter_holds_one_block_and_matches_in_memory() {
@@ -178,14 +150,14 @@ mod tests {
         let cfg = SvdConfig { cutoff: Cutoff::Fixed { low: 2, high: None }, block_frames: 16 };
         let (whole, whole_reports) = crate::svd_filter(&stack, &cfg, &NoProgress).unwrap();
         // 70 frames in blocks of 16: 0..16, 16..32, 32..48, 48..70 (the 6-frame tail merges).
-        let mut src = Guarded { inner: InMemorySource::new(stack), limit: 23, largest: 0, frames_read: 0 };
+        let mut src = BlockGuardSource::new(stack, 23);
         let mut out = Array3::<Complex32>::zeros((70, 5, 4));
         let reports = svd_filter_source::<ClutterError>(&mut src, &cfg, &NoProgress, |b| {
             assign(&mut out, b);
             Ok(())
         })
         .unwrap();
-        assert_eq!((src.largest, src.frames_read), (22, 70));
+        assert_eq!((src.largest_read(), src.frames_read()), (22, 70));
         assert_eq!(reports.iter().map(|r| r.start_frame).collect::<Vec<_>>(), vec![0, 16, 32, 48]);
         assert_eq!(reports, whole_reports);
         let FrameData::Complex(w) = whole.data() else { panic!("complex in, complex out") };

@@ -238,6 +238,51 @@ impl FrameSource for InMemorySource {
     }
 }
 
+/// [`FrameSource`] over a stack in memory that refuses to hand out more than `limit`
+/// frames per read (it panics) and records what was read: tests use it to prove that a
+/// block loop never collects the whole acquisition.
+#[derive(Debug, Clone)]
+pub struct BlockGuardSource {
+    inner: InMemorySource,
+    limit: usize,
+    largest: usize,
+    frames_read: usize,
+}
+
+impl BlockGuardSource {
+    /// Wraps `stack`; a read of more than `limit` frames panics.
+    pub fn new(stack: FrameStack, limit: usize) -> Self {
+        Self { inner: InMemorySource::new(stack), limit, largest: 0, frames_read: 0 }
+    }
+    /// The largest number of frames handed out by one read.
+    pub fn largest_read(&self) -> usize {
+        self.largest
+    }
+    /// Total frames handed out (each frame once ⇔ equals the stack's frame count).
+    pub fn frames_read(&self) -> usize {
+        self.frames_read
+    }
+}
+
+impl FrameSource for BlockGuardSource {
+    fn shape(&self) -> [usize; 3] {
+        self.inner.shape()
+    }
+    fn geometry(&self) -> &Geometry {
+        self.inner.geometry()
+    }
+    fn is_complex(&self) -> bool {
+        self.inner.is_complex()
+    }
+    fn read_block(&mut self, start: usize, len: usize) -> Result<FrameStack> {
+        assert!(len <= self.limit, "asked for {len} frames at once (limit {})", self.limit);
+        let b = self.inner.read_block(start, len)?;
+        self.largest = self.largest.max(b.n_frames());
+        self.frames_read += b.n_frames();
+        Ok(b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ mod progress;
 mod tracks;
 
 pub use error::{Error, Result};
-pub use frames::{FrameData, FrameSource, FrameStack, InMemorySource};
+pub use frames::{BlockGuardSource, FrameData, FrameSource, FrameStack, InMemorySource};
 pub use geometry::Geometry;
 pub use localizations::{ExtraColumn, Localizations};
 pub use localizer::{Detection, Localizer};

@@ -113,41 +113,11 @@ pub fn localize(stack: &FrameStack, localizer: &dyn Localizer, progress: &dyn Pr
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-
     use ndarray::Array3;
-    use ulm_core::{Geometry, InMemorySource, NoProgress};
+    use ulm_core::{BlockGuardSource, Geometry, InMemorySource, NoProgress};
 
     use super::*;
     use crate::{ClassicalConfig, ClassicalLocalizer, Method};
-
-    /// A frame source that records the largest read and panics when asked for more
-    /// frames than `limit` at once: a block loop that collects the whole stack fails.
-    struct Guarded {
-        inner: InMemorySource,
-        limit: usize,
-        largest: Cell<usize>,
-        frames_read: Cell<usize>,
-    }
-
-    impl FrameSource for Guarded {
-        fn shape(&self) -> [usize; 3] {
-            self.inner.shape()
-        }
-        fn geometry(&self) -> &Geometry {
-            self.inner.geometry()
-        }
-        fn is_complex(&self) -> bool {
-            self.inner.is_complex()
-        }
-        fn read_block(&mut self, start: usize, len: usize) -> ulm_core::Result<FrameStack> {
-            assert!(len <= self.limit, "asked for {len} frames at once (block is {})", self.limit);
-            let b = self.inner.read_block(start, len)?;
-            self.largest.set(self.largest.get().max(b.n_frames()));
-            self.frames_read.set(self.frames_read.get() + b.n_frames());
-            Ok(b)
-        }
-    }
 
     fn view_of(stack: &FrameStack) -> ndarray::ArrayView3<'_, f32> {
         match stack.data() {
@@ -171,11 +141,10 @@ mod tests {
         let loc = ClassicalLocalizer::new(ClassicalConfig::new(Method::Radial)).unwrap();
         let whole = localize(&stack, &loc, &NoProgress);
         assert_eq!(whole.len(), 50, "one bubble per frame");
-        let mut src =
-            Guarded { inner: InMemorySource::new(stack), limit: 8, largest: Cell::new(0), frames_read: Cell::new(0) };
+        let mut src = BlockGuardSource::new(stack, 8);
         let streamed = localize_source(&mut src, &loc, 8, &NoProgress).unwrap();
-        assert_eq!(src.largest.get(), 8);
-        assert_eq!(src.frames_read.get(), 50, "each frame read once");
+        assert_eq!(src.largest_read(), 8);
+        assert_eq!(src.frames_read(), 50, "each frame read once");
         // Same table as in memory, frame indices of the whole acquisition (50 = 6 × 8 + 2).
         assert_eq!(streamed, whole);
         assert_eq!(streamed.frame, (0..50).collect::<Vec<u32>>());
