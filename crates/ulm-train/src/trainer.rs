@@ -249,6 +249,9 @@ pub fn validate<T: TrainTask>(
     Ok(calibrate(&preds, &truth, v.gate_wavelengths * wavelength, wavelength))
 }
 
+/// Serialises [`train`] calls within one process: the backend RNG is global.
+static TRAIN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Trains `task` on `train`, validating on `val`, recording into
 /// `<runs_dir>/<name>/`: `config.toml` (the resolved configuration, when given),
 /// `train.json` (the loop settings), `metrics.csv`, `curves.png`, `checkpoint/` (weights,
@@ -257,6 +260,9 @@ pub fn validate<T: TrainTask>(
 ///
 /// Deterministic given `config.seed`: initialisation, batch order, augmentation and
 /// dropout all derive from it and the step number; a resumed run continues exactly.
+/// The backend's random generator is process-wide, so concurrent calls in one process
+/// (e.g. parallel tests) would interleave their dropout draws: `train` holds a process-wide
+/// lock for the whole run, and such calls run one after another.
 ///
 /// # Errors
 /// Bad settings, unreadable/unwritable files, an empty source, a checkpoint that exists
@@ -274,6 +280,8 @@ pub fn train<T: TrainTask>(
     if train.is_empty() {
         return Err(TrainError::Data("the training source is empty".into()));
     }
+    // A panicked run elsewhere leaves no state behind that matters here: ignore poisoning.
+    let _serial = TRAIN_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let run_dir = Path::new(&config.runs_dir).join(&config.name);
     let ckpt_dir = run_dir.join("checkpoint");
     let best_dir = run_dir.join("best");
