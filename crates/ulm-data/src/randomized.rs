@@ -12,7 +12,9 @@
 //! `patch × patch` pixels, SVD-filters them where the preset says so, and turns each frame
 //! into one normalised [`Sample`] with boxes of 2 × the PSF FWHM at depth. The last
 //! `cache_acquisitions` acquisitions are kept, so reading samples in order simulates each
-//! acquisition once.
+//! acquisition once. Training reads samples in random order: [`RandomizedSource::preload`]
+//! simulates every acquisition once, in parallel, and keeps all samples in memory
+//! (`samples × patch² × 4` bytes: 128 MiB for 2,048 patches of 128²).
 //!
 //! **Adding a preset or a PSF model is one line** in [`PRESETS`] / [`PSF_MODELS`].
 
@@ -66,7 +68,7 @@ pub const PSF_MODELS: &[PsfModel] = &[
 
 /// Settings of [`RandomizedSource`]. Ranges are `[min, max]`, drawn uniformly unless said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RandomizedConfig {
     /// Number of samples.
     pub samples: usize,
@@ -148,6 +150,8 @@ pub struct RandomizedSource {
     cfg: RandomizedConfig,
     presets: Vec<PresetSpec>,
     cache: Mutex<VecDeque<(usize, Arc<Vec<Sample>>)>>,
+    /// Every acquisition's samples, after [`RandomizedSource::preload`].
+    all: Option<Vec<Arc<Vec<Sample>>>>,
 }
 
 fn uniform(rng: &mut ChaCha8Rng, [a, b]: [f64; 2]) -> f64 {
@@ -199,7 +203,7 @@ impl RandomizedSource {
         if let Some(a) = &cfg.augment {
             a.validate()?;
         }
-        Ok(Self { cfg, presets, cache: Mutex::new(VecDeque::new()) })
+        Ok(Self { cfg, presets, cache: Mutex::new(VecDeque::new()), all: None })
     }
 
     /// The configuration.
@@ -281,10 +285,35 @@ impl RandomizedSource {
         Ok(out)
     }
 
+    /// Simulates every acquisition now (in parallel over acquisitions) and keeps all
+    /// samples in memory, so that random access never simulates again. `progress` counts
+    /// acquisitions.
+    ///
+    /// # Errors
+    /// The first acquisition that cannot be simulated (see [`RandomizedSource::acquisition`]).
+    pub fn preload(&mut self, progress: &dyn ulm_core::Progress) -> Result<(), DataError> {
+        use rayon::prelude::*;
+        progress.set_total(self.n_acquisitions() as u64);
+        let all = (0..self.n_acquisitions())
+            .into_par_iter()
+            .map(|a| {
+                let s = self.acquisition(a).map(Arc::new);
+                progress.inc(1);
+                s
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        progress.finish();
+        self.all = Some(all);
+        Ok(())
+    }
+
     /// Sample `index` without augmentation, or the error of its simulation.
     pub fn try_sample(&self, index: usize) -> Result<Sample, DataError> {
         let k = self.cfg.frames_per_acquisition;
         let (a, f) = (index / k, index % k);
+        if let Some(all) = &self.all {
+            return Ok(all[a][f].clone());
+        }
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((_, s)) = cache.iter().find(|(i, _)| *i == a) {
@@ -356,6 +385,16 @@ mod tests {
         assert!(s.image.iter().all(|v| (0.0..=1.0).contains(v)));
         // Samples of the same acquisition are consecutive frames of one simulation.
         assert_eq!(s.geometry, src.sample(4, None).geometry);
+    }
+
+    #[test]
+    fn preloaded_samples_equal_lazy_ones() {
+        let lazy = RandomizedSource::new(small(&["sparse", "dense"])).unwrap();
+        let mut loaded = RandomizedSource::new(small(&["sparse", "dense"])).unwrap();
+        loaded.preload(&NoProgress).unwrap();
+        for i in [0, 7, 8, 15] {
+            assert_eq!(lazy.try_sample(i).unwrap(), loaded.try_sample(i).unwrap(), "sample {i}");
+        }
     }
 
     #[test]

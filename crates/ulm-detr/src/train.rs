@@ -9,6 +9,7 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use ulm_data::Sample;
+use ulm_data::randomized::{RandomizedConfig, RandomizedSource};
 use ulm_data::sim_source::SimSourceConfig;
 use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTask, batch_images};
 
@@ -92,6 +93,9 @@ impl Default for ModelSpec {
 pub enum DataSpec {
     /// Patches rendered from the simulator ([`SimSourceConfig`]).
     Sim(SimSourceConfig),
+    /// Domain-randomised simulator mix ([`RandomizedConfig`]: presets, PSF models and
+    /// widths, side lobes, SNR, density, depth, tissue residue drawn per acquisition).
+    Randomized(RandomizedConfig),
 }
 
 /// The `[data]` table.
@@ -141,6 +145,16 @@ fn check_data(d: &DataSpec, name: &str) -> Result<(), String> {
                 return field("bubbles_per_frame", "in (0, 1e5)");
             }
             Ok(())
+        }
+        DataSpec::Randomized(r) => {
+            if r.samples == 0 || r.samples > 1_000_000 {
+                return Err(format!("data.{name}.samples must be in 1..=1000000"));
+            }
+            if r.patch > 1024 {
+                return Err(format!("data.{name}.patch must be <= 1024"));
+            }
+            // Validates every range and name without simulating anything.
+            RandomizedSource::new(r.clone()).map(|_| ()).map_err(|e| format!("data.{name}: {e}"))
         }
     }
 }

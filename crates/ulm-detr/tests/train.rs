@@ -164,3 +164,25 @@ fn tiny_deformable_detr_learns_on_simulated_patches() {
     assert!(tmp.path().join("learn/curves.png").exists());
     assert!(tmp.path().join("learn/best/calibration.json").exists());
 }
+
+#[test]
+fn every_shipped_config_parses_and_round_trips() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Only DETR-family train files (other model kinds have their own parsers).
+        if path.extension().is_none_or(|e| e != "toml") || !text.contains("detr\"") {
+            continue;
+        }
+        let file = TrainFile::parse(&text, &path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(TrainFile::parse(&file.to_toml(), &path).unwrap(), file, "{}", path.display());
+        n += 1;
+    }
+    assert!(n >= 4, "only {n} DETR configs found in {}", dir.display());
+    // A typo inside a randomised data table is an error naming the key.
+    let bad = "[data.train]\nsource = \"randomized\"\nsampels = 3\n[data.val]\nsource = \"randomized\"\n";
+    let err = TrainFile::parse(bad, Path::new("bad.toml")).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains("sampels"), "{err}");
+}

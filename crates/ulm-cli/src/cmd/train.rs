@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ulm_data::SampleSource;
+use ulm_data::randomized::RandomizedSource;
 use ulm_data::sim_source::SimSource;
 use ulm_detr::train::{DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
 use ulm_train::{RunOptions, StepInfo, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
@@ -65,15 +67,26 @@ impl TrainObserver for BarObserver {
     }
 }
 
-fn source(spec: &DataSpec) -> anyhow::Result<SimSource> {
+/// The samples of one `[data.*]` table, rendered now (a randomised mix is simulated once,
+/// in parallel, with a progress bar, so that random batches never simulate again).
+fn source(spec: &DataSpec, what: &str, ctx: &Context) -> anyhow::Result<Box<dyn SampleSource>> {
     match spec {
-        DataSpec::Sim(c) => SimSource::new(c).context("rendering simulated patches"),
+        DataSpec::Sim(c) => {
+            Ok(Box::new(SimSource::new(c).with_context(|| format!("rendering the simulated {what} patches"))?))
+        }
+        DataSpec::Randomized(c) => {
+            let mut src = RandomizedSource::new(c.clone()).with_context(|| format!("data.{what}"))?;
+            let bar = crate::progress::Bar::new(src.n_acquisitions() as u64, "acquisitions", ctx.quiet);
+            ulm_core::Progress::set_message(&bar, &format!("simulating the {what} mix"));
+            src.preload(&bar).with_context(|| format!("simulating the randomised {what} mix"))?;
+            Ok(Box::new(src))
+        }
     }
 }
 
 fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context) -> anyhow::Result<TrainOutcome> {
-    let train = source(&file.data.train)?;
-    let val = source(&file.data.val)?;
+    let train = source(&file.data.train, "train", ctx)?;
+    let val = source(&file.data.val, "val", ctx)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A second Ctrl-C while the checkpoint is written still waits for it.
@@ -92,7 +105,7 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
         resolved_config: Some(file.to_toml()),
         init_weights: args.init.clone(),
     };
-    let out = ulm_train::train(task, &file.train, &train, &val, &device, options, &mut observer)?;
+    let out = ulm_train::train(task, &file.train, train.as_ref(), val.as_ref(), &device, options, &mut observer)?;
     observer.bar.finish_and_clear();
     Ok(out)
 }
