@@ -100,7 +100,7 @@ fn main() -> ExitCode {
         Ok(Err(e)) => {
             let code = output::exit_code(&e);
             if code != 0 {
-                output::eprint_line(&format!("error: {e:#}"));
+                output::eprint_line(&format!("error: {}", output::error_message(&e)));
             }
             ExitCode::from(code)
         }

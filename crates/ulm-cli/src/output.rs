@@ -91,9 +91,38 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// The message of `e` with its causes, `outer: cause: …`, leaving out a cause whose text
+/// the message already holds (library errors often write `path: {source}` and also expose
+/// the source, which `{:#}` would print twice).
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_message_names_each_cause_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = anyhow::Error::new(ulm_io::Error::io(std::path::Path::new("locs.csv"), io)).context("reading tracks");
+        let text = error_message(&e);
+        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
+        assert!(text.starts_with("reading tracks: locs.csv: "), "{text}");
+        // Distinct causes are all kept.
+        let e = anyhow::anyhow!("bad value 3").context("meta.json").context("reading meta");
+        assert_eq!(error_message(&e), "reading meta: meta.json: bad value 3");
+    }
 
     #[test]
     fn exit_codes_follow_the_rules() {
