@@ -261,7 +261,10 @@ fn to_points(dets: Vec<Vec<QueryBox>>, batch: &[Sample]) -> Vec<Vec<ScoredPoint>
                     let col = f64::from(d.cx) * s.width as f64 - 0.5;
                     let row = f64::from(d.cy) * s.height as f64 - 0.5;
                     let (x_mm, z_mm) = s.geometry.px_to_mm(col, row);
-                    ScoredPoint { x_mm, z_mm, score: d.score }
+                    let g = &s.geometry;
+                    let w_mm = f64::from(d.w) * s.width as f64 * g.pixel_size_x_mm;
+                    let h_mm = f64::from(d.h) * s.height as f64 * g.pixel_size_z_mm;
+                    ScoredPoint { x_mm, z_mm, score: d.score, size_mm: Some((w_mm, h_mm)) }
                 })
                 .collect()
         })

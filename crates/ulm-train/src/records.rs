@@ -25,8 +25,21 @@ pub fn header(names: &[&str]) -> String {
     let mut h = vec!["step".to_string(), "lr".into(), "loss".into()];
     h.extend(names.iter().map(|n| format!("loss_{n}")));
     h.extend(
-        ["grad_norm", "skipped", "wall_s", "val_precision", "val_recall", "val_f1", "val_rmse_wl", "val_threshold"]
-            .map(String::from),
+        [
+            "grad_norm",
+            "skipped",
+            "wall_s",
+            "val_precision",
+            "val_recall",
+            "val_f1",
+            "val_rmse_wl",
+            "val_threshold",
+            "val_coco_ap",
+            "val_coco_ap50",
+            "val_coco_ap75",
+            "val_coco_ar100",
+        ]
+        .map(String::from),
     );
     h.join(",")
 }
@@ -39,13 +52,18 @@ impl MetricsWriter {
     /// If the file cannot be read or written.
     pub fn open(path: &Path, names: &[&str], keep_until: Option<usize>) -> Result<Self, TrainError> {
         let head = header(names);
+        let width = head.split(',').count();
         let mut kept = vec![head.clone()];
         if let (Some(until), true) = (keep_until, path.exists()) {
             let f = File::open(path).map_err(io(path))?;
             for line in BufReader::new(f).lines().skip(1) {
                 let line = line.map_err(io(path))?;
                 match line.split(',').next().and_then(|s| s.parse::<usize>().ok()) {
-                    Some(step) if step <= until => kept.push(line),
+                    // Rows of an older version with fewer columns are padded.
+                    Some(step) if step <= until => {
+                        let missing = width.saturating_sub(line.split(',').count());
+                        kept.push(line + &",".repeat(missing));
+                    }
                     _ => {}
                 }
             }
@@ -85,8 +103,12 @@ impl MetricsWriter {
                 format!("{:.6}", v.f1),
                 format!("{:.6}", v.rmse_wavelengths),
                 format!("{:.2}", v.threshold),
+                format!("{:.6}", v.coco_ap),
+                format!("{:.6}", v.coco_ap50),
+                format!("{:.6}", v.coco_ap75),
+                format!("{:.6}", v.coco_ar100),
             ]),
-            None => cols.extend(std::iter::repeat_n(String::new(), 5)),
+            None => cols.extend(std::iter::repeat_n(String::new(), 9)),
         }
         writeln!(self.file, "{}", cols.join(",")).map_err(io(&self.path))
     }
@@ -181,6 +203,10 @@ mod tests {
             f1: 0.6857,
             rmse_wavelengths: 0.2,
             n_truth: 10,
+            coco_ap: 0.5,
+            coco_ap50: 0.9,
+            coco_ap75: 0.4,
+            coco_ar100: 0.6,
         };
         {
             let mut w = MetricsWriter::open(&csv, &["a"], None).unwrap();

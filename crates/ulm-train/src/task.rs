@@ -26,6 +26,16 @@ pub struct ScoredPoint {
     pub z_mm: f64,
     /// Confidence in `[0, 1]`.
     pub score: f32,
+    /// Box size `(w_mm, h_mm)` (lateral, depth) for detectors that predict one; with it,
+    /// validation also reports COCO AP/AR.
+    pub size_mm: Option<(f64, f64)>,
+}
+
+impl ScoredPoint {
+    /// A point without a box size.
+    pub fn new(x_mm: f64, z_mm: f64, score: f32) -> Self {
+        Self { x_mm, z_mm, score, size_mm: None }
+    }
 }
 
 /// A model and its loss, as the training loop sees them.

@@ -19,7 +19,7 @@ use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::records::{MetricsWriter, plot};
 use crate::task::TrainTask;
-use crate::validate::{ValidationScores, calibrate};
+use crate::validate::{ValidationScores, calibrate, coco_stats};
 
 /// What the loop reports while it runs (the CLI draws a progress bar from it).
 pub trait TrainObserver {
@@ -237,16 +237,23 @@ pub fn validate<T: TrainTask>(
     let infer = device.clone().inner();
     let mut preds = Vec::with_capacity(n);
     let mut truth = Vec::with_capacity(n);
+    let mut boxes = Vec::with_capacity(n);
     let mut wavelength = f64::NAN;
     for start in (0..n).step_by(v.batch_size) {
         let batch: Vec<Sample> = (start..(start + v.batch_size).min(n)).map(|i| val.sample(i, None)).collect();
         wavelength = batch[0].geometry.wavelength_mm;
         preds.extend(task.predict(&model, &batch, &infer));
-        truth.extend(batch.into_iter().map(|s| s.centers_mm));
+        for s in batch {
+            boxes.push((s.geometry, s.width, s.height, s.boxes));
+            truth.push(s.centers_mm);
+        }
     }
-    // COCO AP/AR: call `ulm_eval::coco` here on the same predictions (boxes) once that
-    // module is merged; the checkpoint choice stays by F1 at λ/2.
-    Ok(calibrate(&preds, &truth, v.gate_wavelengths * wavelength, wavelength))
+    let mut scores = calibrate(&preds, &truth, v.gate_wavelengths * wavelength, wavelength);
+    // COCO AP/AR on the same predictions (reported; the checkpoint choice stays by F1 at λ/2).
+    if let Some(c) = coco_stats(&preds, &boxes).map_err(|e| TrainError::Data(format!("COCO evaluation: {e}")))? {
+        (scores.coco_ap, scores.coco_ap50, scores.coco_ap75, scores.coco_ar100) = (c.ap, c.ap50, c.ap75, c.ar100);
+    }
+    Ok(scores)
 }
 
 /// Serialises [`train`] calls within one process: the backend RNG is global.

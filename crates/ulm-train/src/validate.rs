@@ -23,6 +23,24 @@ pub struct ValidationScores {
     pub rmse_wavelengths: f64,
     /// Ground-truth points.
     pub n_truth: usize,
+    /// COCO box AP (IoU .50:.95, 100 detections per patch) of every prediction against the
+    /// samples' boxes, as `pycocotools` computes it ([`ulm_eval::coco`]); NaN (`null`) when
+    /// the model predicts no box sizes.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub coco_ap: f64,
+    /// COCO AP at IoU .50.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub coco_ap50: f64,
+    /// COCO AP at IoU .75.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub coco_ap75: f64,
+    /// COCO AR with 100 detections per patch.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub coco_ar100: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -59,7 +77,18 @@ pub fn calibrate(
         let recall = if n_truth > 0 { tp as f64 / n_truth as f64 } else { 0.0 };
         let f1 = if tp > 0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
         let rmse = if tp > 0 { (sq / tp as f64).sqrt() / wavelength_mm } else { f64::NAN };
-        let s = ValidationScores { threshold: t, precision, recall, f1, rmse_wavelengths: rmse, n_truth };
+        let s = ValidationScores {
+            threshold: t,
+            precision,
+            recall,
+            f1,
+            rmse_wavelengths: rmse,
+            n_truth,
+            coco_ap: f64::NAN,
+            coco_ap50: f64::NAN,
+            coco_ap75: f64::NAN,
+            coco_ar100: f64::NAN,
+        };
         if best.is_none_or(|b| s.f1 > b.f1) {
             best = Some(s);
         }
@@ -67,15 +96,68 @@ pub fn calibrate(
     best.expect("at least one candidate")
 }
 
+/// COCO box statistics of `predictions` (all of them, ranked by score) against the boxes
+/// of `samples`, in pixels of each sample (image id = sample index). `None` when a
+/// prediction has no box size.
+///
+/// # Errors
+/// A non-finite box (from [`ulm_eval::coco::evaluate_bbox`]).
+pub fn coco_stats(
+    predictions: &[Vec<ScoredPoint>],
+    samples: &[(ulm_core::Geometry, usize, usize, Vec<[f32; 4]>)],
+) -> Result<Option<ulm_eval::coco::CocoStats>, ulm_eval::coco::CocoError> {
+    use ulm_eval::coco::{CocoDet, CocoGt, evaluate_bbox};
+    let mut gts = Vec::new();
+    let mut dets = Vec::new();
+    for (i, (pred, (g, width, height, boxes))) in predictions.iter().zip(samples).enumerate() {
+        let (w, h) = (*width as f64, *height as f64);
+        for b in boxes {
+            let (bw, bh) = (f64::from(b[2]) * w, f64::from(b[3]) * h);
+            let bbox = [f64::from(b[0]) * w - bw / 2.0, f64::from(b[1]) * h - bh / 2.0, bw, bh];
+            gts.push(CocoGt::new(i as u64, 1, bbox));
+        }
+        for p in pred {
+            let Some((w_mm, h_mm)) = p.size_mm else { return Ok(None) };
+            // Pixel centres are at integer (col, row); box fractions count edges from 0.
+            let (col, row) = g.mm_to_px(p.x_mm, p.z_mm);
+            let (bw, bh) = (w_mm / g.pixel_size_x_mm, h_mm / g.pixel_size_z_mm);
+            let bbox = [col + 0.5 - bw / 2.0, row + 0.5 - bh / 2.0, bw, bh];
+            dets.push(CocoDet { image_id: i as u64, category_id: 1, bbox, score: f64::from(p.score) });
+        }
+    }
+    let images: Vec<u64> = (0..samples.len() as u64).collect();
+    evaluate_bbox(&images, &[1], &gts, &dets).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn coco_in_validation_by_hand() {
+        // One 4 × 4 px box centred on pixel (10, 20) of a 0.1 mm grid; the detection is the
+        // same box moved 1.2 px laterally: IoU = (2.8 · 4) / (32 − 2.8 · 4) = 0.538, a match at
+        // IoU .50 only. One detection, one truth: AP50 = 1, AP75 = 0, AP = 1/10 (ten thresholds).
+        let g = ulm_core::Geometry::new(0.1, 0.1, 0.0, 0.0, 0.2, 100.0).unwrap();
+        let (w, h) = (32usize, 40usize);
+        let b = [10.5 / w as f32, 20.5 / h as f32, 4.0 / w as f32, 4.0 / h as f32];
+        let samples = vec![(g, w, h, vec![b])];
+        let (x, z) = g.px_to_mm(11.2, 20.0);
+        let det = ScoredPoint { x_mm: x, z_mm: z, score: 0.9, size_mm: Some((0.4, 0.4)) };
+        let s = coco_stats(&[vec![det]], &samples).unwrap().unwrap();
+        assert!((s.ap50 - 1.0).abs() < 1e-12 && s.ap75 == 0.0 && (s.ap - 0.1).abs() < 1e-12, "{s:?}");
+        // On the box exactly: AP 1. Without a size: no COCO figures.
+        let (x, z) = g.px_to_mm(10.0, 20.0);
+        let exact = ScoredPoint { x_mm: x, z_mm: z, score: 0.9, size_mm: Some((0.4, 0.4)) };
+        assert!((coco_stats(&[vec![exact]], &samples).unwrap().unwrap().ap - 1.0).abs() < 1e-12);
+        assert!(coco_stats(&[vec![ScoredPoint::new(x, z, 0.9)]], &samples).unwrap().is_none());
+    }
+
+    #[test]
     fn calibration_by_hand() {
         // Truth: two points. Detections: one on a point (0.9), a false one (0.6), the
         // other point 0.1 mm off (0.3). Gate 0.2 mm.
-        let p = |x, z, score| ScoredPoint { x_mm: x, z_mm: z, score };
+        let p = ScoredPoint::new;
         let pred = vec![vec![p(0.0, 0.0, 0.9), p(5.0, 5.0, 0.6), p(1.1, 1.0, 0.3)]];
         let truth = vec![vec![(0.0, 0.0), (1.0, 1.0)]];
         let s = calibrate(&pred, &truth, 0.2, 0.1);

@@ -27,6 +27,11 @@ pub struct Args {
     /// fill in).
     #[arg(long, default_value_t = 2000)]
     frames: usize,
+    /// Expected bubbles per frame. Default: 120 for cortex (so that 2,000 frames fill its
+    /// penetrating vessels and deep trees, as a long in-vivo acquisition does), the
+    /// preset's own otherwise.
+    #[arg(long, value_name = "N")]
+    bubbles_per_frame: Option<f64>,
     /// Random seed (the whole demo is deterministic given it).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -71,6 +76,8 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
         step(n, total, &words, ctx)
     };
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let bubbles = a.bubbles_per_frame.or((a.preset == PresetArg::Cortex).then_some(120.0));
+    let bubbles: Vec<String> = bubbles.map(|b| vec!["--bubbles-per-frame".into(), b.to_string()]).unwrap_or_default();
 
     next(
         w(&[
@@ -83,6 +90,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
             &a.seed.to_string(),
         ])
         .into_iter()
+        .chain(bubbles)
         .chain(["--out".into(), s(&sim)])
         .collect(),
     )?;

@@ -2,6 +2,7 @@
 //! `configs/train.example.toml`), writing `runs/NAME/`; `--resume` continues a run
 //! exactly, Ctrl-C saves a checkpoint before exiting.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,10 +35,23 @@ pub struct Args {
     steps: Option<usize>,
 }
 
-/// Progress bar with the loss components, steps/s and ETA.
+/// Progress bar with the loss components, steps/s and ETA. When stderr is not a terminal
+/// (a log file of a background run) the bar is hidden and `plain` lines go to stderr
+/// instead: every validation, every message and a progress line every 50 steps.
 struct BarObserver {
     bar: ProgressBar,
     last_val: Option<ValidationScores>,
+    plain: bool,
+}
+
+impl BarObserver {
+    fn println(&self, line: String) {
+        if self.plain {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
 }
 
 impl TrainObserver for BarObserver {
@@ -52,18 +66,35 @@ impl TrainObserver for BarObserver {
         let val = self.last_val.map(|v| format!(" | val F1 {:.3}", v.f1)).unwrap_or_default();
         self.bar.set_message(format!("loss {:.3} ({}) lr {:.1e}{val}", info.loss, parts.join(", "), info.lr));
         self.bar.set_position(info.step as u64);
+        if self.plain && info.step.is_multiple_of(50) {
+            let eta = self.bar.eta().as_secs();
+            eprintln!(
+                "step {}/{}: {} ({:.2} steps/s, ETA {}h{:02}m)",
+                info.step,
+                self.bar.length().unwrap_or(0),
+                self.bar.message(),
+                self.bar.per_sec(),
+                eta / 3600,
+                eta % 3600 / 60
+            );
+        }
     }
 
     fn validation(&mut self, step: usize, s: &ValidationScores) {
         self.last_val = Some(*s);
-        self.bar.println(format!(
-            "step {step}: val P {:.3} R {:.3} F1 {:.3} RMSE {:.3} λ (threshold {:.2})",
+        let coco = if s.coco_ap.is_nan() {
+            String::new()
+        } else {
+            format!("; COCO AP {:.3} AP50 {:.3} AR100 {:.3}", s.coco_ap, s.coco_ap50, s.coco_ar100)
+        };
+        self.println(format!(
+            "step {step}: val P {:.3} R {:.3} F1 {:.3} RMSE {:.3} λ (threshold {:.2}){coco}",
             s.precision, s.recall, s.f1, s.rmse_wavelengths, s.threshold
         ));
     }
 
     fn message(&mut self, msg: &str) {
-        self.bar.println(msg);
+        self.println(msg.to_string());
     }
 }
 
@@ -97,7 +128,8 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
     );
     let style = "{msg}\n[{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, ETA {eta})";
     bar.set_style(ProgressStyle::with_template(style).unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let mut observer = BarObserver { bar, last_val: None };
+    let plain = !ctx.quiet && !std::io::stderr().is_terminal();
+    let mut observer = BarObserver { bar, last_val: None, plain };
     let device = burn::tensor::Device::flex().autodiff();
     let options = RunOptions {
         resume: args.resume,
