@@ -173,7 +173,6 @@ pub trait PatchDetector: Send + Sync {
 }
 
 /// A trained network on the flex CPU backend.
-#[derive(Debug)]
 enum Network {
     Deformable { model: DeformableDetr, top_k: usize },
     Detr(Detr),
@@ -297,7 +296,10 @@ impl DetrLocalizer {
             for (&(f, t), boxes) in chunk.iter().zip(found) {
                 for b in boxes {
                     let d = b.to_detection(first_frame + f as u32, p, p, &geometries[t]);
-                    let (col, row) = geometry.mm_to_px(d.x_mm, d.z_mm);
+                    // Ownership in frame pixels straight from the box (not back from mm), so
+                    // that a centre exactly on a border is not moved across it by rounding.
+                    let (tc, tr) = (f64::from(b.cx) * p as f64 - 0.5, f64::from(b.cy) * p as f64 - 0.5);
+                    let (col, row) = TileGrid::to_frame_px(&tiles[t], tc, tr);
                     if d.score >= c.score_threshold && dedup::keeps(&tiles[t], col, row, c.own_margin_px) {
                         per_frame[f].push(d);
                     }
