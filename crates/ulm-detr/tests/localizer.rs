@@ -125,7 +125,9 @@ fn trained_folder_localizes_and_bad_folders_name_the_file() {
         let two: Vec<Detection> = dets.iter().filter(|d| d.frame == 4).copied().collect();
         assert_eq!(one.len(), two.len());
         for (a, b) in one.iter().zip(&two) {
-            assert!((a.x_mm - b.x_mm).abs() < 1e-4 && (a.z_mm - b.z_mm).abs() < 1e-4 && (a.score - b.score).abs() < 1e-4);
+            assert!(
+                (a.x_mm - b.x_mm).abs() < 1e-4 && (a.z_mm - b.z_mm).abs() < 1e-4 && (a.score - b.score).abs() < 1e-4
+            );
         }
     }
 

@@ -31,7 +31,7 @@ pub struct DetectorArgs {
     #[arg(long, value_name = "T")]
     score_threshold: Option<f32>,
     /// de-detr/detr: re-estimate each centre on the envelope around it (window: --patch)
-    /// [default: radial].
+    /// [default: gaussian].
     #[arg(long, value_enum)]
     refine: Option<RefineArg>,
     /// de-detr/detr: side of the square tiles fed to the network, pixels [default: the
@@ -77,7 +77,11 @@ fn shipped(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The localizer for `kind` with the options applied, and the settings to record.
-pub fn build(kind: ModelKind, a: &DetectorArgs, refine_patch: usize) -> anyhow::Result<(DetrLocalizer, serde_json::Value)> {
+pub fn build(
+    kind: ModelKind,
+    a: &DetectorArgs,
+    refine_patch: usize,
+) -> anyhow::Result<(DetrLocalizer, serde_json::Value)> {
     let name = match kind {
         ModelKind::DeformableDetr => "de-detr",
         ModelKind::Detr => "detr",

@@ -37,9 +37,7 @@ pub fn keeps(tile: &Tile, col: f64, row: f64, margin_px: f64) -> bool {
 /// module docs. A radius of 0 merges only identical positions. Output best first.
 pub fn merge_close(mut dets: Vec<Detection>, radius_mm: f64) -> Vec<Detection> {
     // Best first; ties by position so that the result does not depend on the input order.
-    dets.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then(a.x_mm.total_cmp(&b.x_mm)).then(a.z_mm.total_cmp(&b.z_mm))
-    });
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.x_mm.total_cmp(&b.x_mm)).then(a.z_mm.total_cmp(&b.z_mm)));
     let mut taken = vec![false; dets.len()];
     let mut out = Vec::with_capacity(dets.len());
     for i in 0..dets.len() {

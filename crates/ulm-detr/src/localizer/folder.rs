@@ -56,7 +56,14 @@ pub enum InputNormalization {
 impl InputNormalization {
     /// The network input of a row-major `height × width` envelope patch whose valid area
     /// (the rest is reflection padding) is `valid_rows × valid_cols`.
-    pub fn apply(&self, envelope: &[f32], width: usize, height: usize, valid_rows: usize, valid_cols: usize) -> Vec<f32> {
+    pub fn apply(
+        &self,
+        envelope: &[f32],
+        width: usize,
+        height: usize,
+        valid_rows: usize,
+        valid_cols: usize,
+    ) -> Vec<f32> {
         match self {
             Self::PeakDb { dynamic_range_db } => {
                 ulm_data::sim_source::normalize_peak_db(envelope, width, valid_rows, valid_cols, *dynamic_range_db)
@@ -102,7 +109,8 @@ impl ModelFolder {
         must_exist(&dir.join(WEIGHTS_FILE))?;
         must_exist(&dir.join(MODEL_CONFIG_FILE))?;
         let cal_path = dir.join(CALIBRATION_FILE);
-        let text = std::fs::read_to_string(&cal_path).map_err(|source| DetrError::Io { path: cal_path.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&cal_path).map_err(|source| DetrError::Io { path: cal_path.clone(), source })?;
         let calibration: Calibration = serde_json::from_str(&text)
             .map_err(|e| DetrError::Config { path: cal_path.clone(), message: format!("not a calibration: {e}") })?;
         let t = calibration.scores.threshold;
@@ -178,7 +186,8 @@ impl ModelFolder {
         for (src, name) in files {
             let bytes = std::fs::read(&src).map_err(|source| DetrError::Io { path: src.clone(), source })?;
             let to = dest.join(name);
-            ulm_io::atomic_write_bytes(&to, &bytes).map_err(|e| DetrError::Write { path: to, message: e.to_string() })?;
+            ulm_io::atomic_write_bytes(&to, &bytes)
+                .map_err(|e| DetrError::Write { path: to, message: e.to_string() })?;
         }
         Self::open(dest)
     }

@@ -49,10 +49,13 @@ use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
 pub enum Refine {
     /// Keep the box centre.
     None,
-    /// Least-squares 2-D Gaussian fit ([`Method::Gaussian`]).
+    /// Least-squares 2-D Gaussian fit ([`Method::Gaussian`]). The default: on held-out
+    /// simulated sparse frames a briefly trained tiny DE-DETR went from F1 0.19 / RMSE
+    /// 0.33 λ (box centres) to 0.33 / 0.076 λ (256 × 208 frames) and from 0.29 / 0.30 λ
+    /// to 0.55 / 0.071 λ (128 × 128); radial symmetry gave 0.34 / 0.11 λ and 0.53 / 0.12 λ.
+    #[default]
     Gaussian,
     /// Radial symmetry centre ([`Method::Radial`]).
-    #[default]
     Radial,
 }
 
@@ -90,7 +93,7 @@ pub struct InferenceConfig {
     /// A tile keeps detections up to this far (pixels) outside the area it owns
     /// ([`dedup::keeps`]). Default 1.
     pub own_margin_px: f64,
-    /// Sub-pixel refinement. Default radial (see the crate README for the measurement).
+    /// Sub-pixel refinement. Default Gaussian (see [`Refine::Gaussian`] for the measurement).
     pub refine: Refine,
     /// Side of the refinement window, pixels (odd, ≥ 3). Default 5 (as `ulm localize`).
     pub refine_patch: usize,
@@ -168,14 +171,20 @@ pub trait PatchDetector: Send + Sync {
     ///
     /// # Shapes
     /// - `patches`: `b × height × width` values, row-major; `refs`: `b` entries; returns `b` lists
-    fn detect(&self, patches: &[f32], height: usize, width: usize, refs: &[PatchRef], threshold: f32)
-    -> Vec<Vec<QueryBox>>;
+    fn detect(
+        &self,
+        patches: &[f32],
+        height: usize,
+        width: usize,
+        refs: &[PatchRef],
+        threshold: f32,
+    ) -> Vec<Vec<QueryBox>>;
 }
 
 /// A trained network on the flex CPU backend.
 enum Network {
-    Deformable { model: DeformableDetr, top_k: usize },
-    Detr(Detr),
+    Deformable { model: Box<DeformableDetr>, top_k: usize },
+    Detr(Box<Detr>),
 }
 
 impl PatchDetector for Network {
@@ -231,11 +240,11 @@ impl DetrLocalizer {
             ModelKind::DeformableDetr => {
                 let cfg: DeformableDetrConfig = load_config(dir)?;
                 let model = load_model(cfg.init(&device), dir)?;
-                ("de-detr", Network::Deformable { model, top_k: spec.top_k })
+                ("de-detr", Network::Deformable { model: Box::new(model), top_k: spec.top_k })
             }
             ModelKind::Detr => {
                 let cfg: DetrConfig = load_config(dir)?;
-                ("detr", Network::Detr(load_model(cfg.init(&device), dir)?))
+                ("detr", Network::Detr(Box::new(load_model(cfg.init(&device), dir)?)))
             }
         };
         let mut config = InferenceConfig::new(folder.patch_size(), folder.normalization(), folder.score_threshold());
@@ -269,7 +278,12 @@ impl DetrLocalizer {
 
     /// The detections of each frame of `frames` (envelope), after ownership filtering,
     /// before suppression and refinement.
-    fn raw_detections(&self, frames: ArrayView3<'_, f32>, first_frame: u32, geometry: &Geometry) -> Vec<Vec<Detection>> {
+    fn raw_detections(
+        &self,
+        frames: ArrayView3<'_, f32>,
+        first_frame: u32,
+        geometry: &Geometry,
+    ) -> Vec<Vec<Detection>> {
         let c = &self.config;
         let (n, rows, cols) = frames.dim();
         let mut per_frame = vec![Vec::new(); n];

@@ -40,9 +40,12 @@ fn frames(rows: usize, cols: usize, truth: &[Vec<(f64, f64)>]) -> Array3<f32> {
 /// on its true position exactly.
 fn bias(grid: &TileGrid, tile: &Tile, col: f64, row: f64, sign: f64) -> (f64, f64) {
     let (n_rows, n_cols) = grid.counts();
-    let seen = |p: f64, tiles: Vec<(usize, usize)>| tiles.iter().filter(|&&(s, v)| p >= s as f64 - 0.5 && p < (s + v) as f64 - 0.5).count();
+    let seen = |p: f64, tiles: Vec<(usize, usize)>| {
+        tiles.iter().filter(|&&(s, v)| p >= s as f64 - 0.5 && p < (s + v) as f64 - 0.5).count()
+    };
     let cols: Vec<(usize, usize)> = (0..n_cols).map(|j| grid.tile(j)).map(|t| (t.col0, t.valid_cols)).collect();
-    let rows: Vec<(usize, usize)> = (0..n_rows).map(|i| grid.tile(i * n_cols)).map(|t| (t.row0, t.valid_rows)).collect();
+    let rows: Vec<(usize, usize)> =
+        (0..n_rows).map(|i| grid.tile(i * n_cols)).map(|t| (t.row0, t.valid_rows)).collect();
     let centre = |start: usize, n: usize| start as f64 + (n as f64 - 1.0) / 2.0;
     let shift = |p: f64, c: f64, n_seen: usize| if n_seen >= 2 { sign * 0.3 * (p - c).signum() } else { 0.0 };
     (
@@ -72,7 +75,11 @@ impl PatchDetector for Oracle {
                 let mut out = Vec::new();
                 for &(col, row) in &self.truth[(r.frame - self.first) as usize] {
                     let (lc, lr) = (col - tile.col0 as f64, row - tile.row0 as f64);
-                    if lc < -0.5 || lr < -0.5 || lc >= tile.valid_cols as f64 - 0.5 || lr >= tile.valid_rows as f64 - 0.5 {
+                    if lc < -0.5
+                        || lr < -0.5
+                        || lc >= tile.valid_cols as f64 - 0.5
+                        || lr >= tile.valid_rows as f64 - 0.5
+                    {
                         continue;
                     }
                     // The patch is this tile of the frame, normalised (zero mean, unit
@@ -215,11 +222,8 @@ fn border_duplicates_are_merged_and_a_margin_keeps_edge_biased_ones() {
     // bubble stay in their own tile, 0.6 px apart; the score-weighted merge (equal
     // scores) puts the one detection back on the border exactly.
     for margin in [0.0, 1.0] {
-        let dets = localizer(oracle(&grid, &truth, -1.0), margin, Refine::None).localize_frames(
-            stack.view(),
-            7,
-            &geometry(),
-        );
+        let dets =
+            localizer(oracle(&grid, &truth, -1.0), margin, Refine::None).localize_frames(stack.view(), 7, &geometry());
         let exact = matches(&dets, &truth, 7, 0.01);
         let near = matches(&dets, &truth, 7, 0.5);
         for (f, (e, n)) in exact.iter().zip(&near).enumerate() {

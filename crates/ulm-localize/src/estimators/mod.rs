@@ -118,7 +118,7 @@ impl Method {
         let window: Vec<f32> = (rm - h..=rm + h).flat_map(|r| (cm - h..=cm + h).map(move |c| frame[[r, c]])).collect();
         let (dx, dz) = self.estimate(&window, patch)?;
         let limit = patch as f64 / 2.0;
-        (dx.abs() <= limit && dz.abs() <= limit).then(|| (cm as f64 + dx, rm as f64 + dz))
+        (dx.abs() <= limit && dz.abs() <= limit).then_some((cm as f64 + dx, rm as f64 + dz))
     }
 }
 
