@@ -66,3 +66,50 @@ fn bad_options_and_inputs_fail_cleanly() {
         .stderr(contains("does/not/exist.npy"));
     assert!(!out.exists(), "nothing written on failure");
 }
+
+#[test]
+fn detectors_need_a_model_folder_and_write_their_boxes() {
+    use burn::prelude::*;
+    use ulm_detr::DeformableDetrConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "sparse");
+    let iq = dir.path().join("iq.npy");
+    let out = dir.path().join("detr.csv");
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("ulm").unwrap().args(["-q", "localize"]).arg(&iq).arg("--out").arg(&out).args(extra).assert()
+    };
+    let missing = dir.path().join("MISSING");
+    run(&["--method", "de-detr", "--weights", missing.to_str().unwrap()])
+        .code(1)
+        .stderr(contains("MISSING").and(contains("no such model folder")).and(contains("ulm train")));
+    assert!(!out.exists());
+
+    // An untrained tiny DE-DETR in a model folder (threshold 0: every query is kept).
+    let model = dir.path().join("model");
+    let config = DeformableDetrConfig::tiny().with_num_queries(4);
+    ulm_detr::weights::save_model(&config.init(&Device::flex()), &config, &model).unwrap();
+    let cal = r#"{"step": 0, "scores": {"threshold": 0.0, "precision": 0, "recall": 0, "f1": 0,
+        "rmse_wavelengths": null, "n_truth": 0}}"#;
+    std::fs::write(model.join("calibration.json"), cal).unwrap();
+    let data = "source = \"sim\"\npreset = \"sparse\"\nsize = 32\nsimulations = 1\nframes_per_simulation = 1\n\
+                seed = 1\nbox_px = 4.0\ndynamic_range_db = 30.0\n";
+    let toml = format!("[model]\nnum_queries = 4\ntop_k = 4\n[data.train]\n{data}[data.val]\n{data}");
+    std::fs::write(model.join("train.toml"), toml).unwrap();
+    let m = model.to_str().unwrap();
+    run(&["--method", "detr", "--weights", m]).code(1).stderr(contains("not detr"));
+    run(&["--method", "de-detr", "--weights", m, "--refine", "none", "--overlap", "6"]).success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "frame,x_mm,z_mm,score,w_mm,h_mm");
+    // 64 × 64 frames in 32-px tiles with overlap 6: 3 × 3 tiles of 4 queries, 20 frames.
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert!(!rows.is_empty() && rows.len() <= 20 * 36, "{}", rows.len());
+    assert!(rows.iter().all(|r| r[0] < 20.0 && (0.0..=1.0).contains(&r[3]) && r[4] >= 0.0 && r[5] >= 0.0));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("detr.config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["localizer"], "de-detr");
+    assert_eq!(cfg["config"]["inference"]["refine"], "none");
+    assert_eq!(cfg["config"]["inference"]["overlap"], 6);
+    assert_eq!(cfg["config"]["inference"]["patch"], 32);
+}

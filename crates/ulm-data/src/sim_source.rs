@@ -60,12 +60,29 @@ pub struct SimSource {
 
 /// Log-compressed, standardised patch from an envelope.
 fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
-    let max = envelope.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-    let db: Vec<f32> = envelope.iter().map(|&v| (20.0 * (v.max(1e-12) / max).log10()).max(-dynamic_range_db)).collect();
-    let n = db.len().max(1) as f32;
-    let mean = db.iter().sum::<f32>() / n;
-    let std = (db.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt().max(1e-6);
-    db.into_iter().map(|v| (v - mean) / std).collect()
+    let n = envelope.len();
+    normalize_peak_db(envelope, n.max(1), n.min(1), n, dynamic_range_db)
+}
+
+/// The input normalisation of [`SimSource`], for inference on a row-major `? × width`
+/// envelope patch whose valid (not padding) area is `valid_rows × valid_cols`: log
+/// compression to `dynamic_range_db` below the valid area's maximum, then zero mean and
+/// unit variance over the valid area. Every pixel, padding included, is mapped with those
+/// statistics. On a full patch it equals what training saw bit for bit.
+pub fn normalize_peak_db(
+    envelope: &[f32],
+    width: usize,
+    valid_rows: usize,
+    valid_cols: usize,
+    dynamic_range_db: f32,
+) -> Vec<f32> {
+    let valid = || (0..valid_rows).flat_map(move |r| envelope[r * width..r * width + valid_cols].iter().copied());
+    let max = valid().fold(f32::MIN_POSITIVE, f32::max);
+    let to_db = |v: f32| (20.0 * (v.max(1e-12) / max).log10()).max(-dynamic_range_db);
+    let n = (valid_rows * valid_cols).max(1) as f32;
+    let mean = valid().map(to_db).sum::<f32>() / n;
+    let std = (valid().map(to_db).map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt().max(1e-6);
+    envelope.iter().map(|&v| (to_db(v) - mean) / std).collect()
 }
 
 impl SimSource {
@@ -185,5 +202,32 @@ mod tests {
             assert!((c.0 + fc.0 - 2.0 * mid).abs() < 1e-9);
         }
         assert_eq!(f.image[0], s.image[47]);
+    }
+
+    #[test]
+    fn peak_db_uses_the_valid_area_only() {
+        // A 3 × 2 valid area inside a 4 × 4 patch whose padding holds a far brighter value.
+        let valid = [1.0f32, 10.0, 100.0, 3.0, 0.5, 2.0];
+        let mut patch = vec![1e6f32; 16];
+        for r in 0..3 {
+            for c in 0..2 {
+                patch[r * 4 + c] = valid[r * 2 + c];
+            }
+        }
+        let a = normalize_peak_db(&patch, 4, 3, 2, 30.0);
+        let b = normalise(&valid, 30.0);
+        for r in 0..3 {
+            for c in 0..2 {
+                assert_eq!(a[r * 4 + c], b[r * 2 + c]);
+            }
+        }
+        // By hand: 100 is the peak (0 dB), 0.5 is −46 dB → clipped at −30 dB; dB values
+        // [-40→-30, -20, 0, -30.46→-30, -30, -33.98→-30] have mean −23.33 and std 10.67.
+        let db = [-30.0f32, -20.0, 0.0, -30.0, -30.0, -30.0];
+        let mean = db.iter().sum::<f32>() / 6.0;
+        let std = (db.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 6.0).sqrt();
+        assert!((b[2] - (0.0 - mean) / std).abs() < 1e-5);
+        // Padding brighter than the valid peak maps above it (log of the ratio, not clipped).
+        assert!(a[15] > b[2]);
     }
 }

@@ -47,6 +47,9 @@ pub enum DetrError {
         /// `key: file [..] vs model [..]`, semicolon separated.
         details: String,
     },
+    /// An inference setting is out of range; the message names it.
+    #[error("invalid detector setting: {0}")]
+    Setting(String),
     /// Strict loading found missing or unexpected keys.
     #[error("{}: {report}", .path.display())]
     Incomplete {

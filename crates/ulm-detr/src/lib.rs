@@ -7,7 +7,9 @@
 //! `transformers` numerically (see `tests/hf_parity.rs`), load its checkpoints by their key
 //! names ([`weights::load_hf_deformable_detr`], [`weights::load_hf_detr`]) and save/load our
 //! own safetensors with the config beside them ([`weights::save_model`]).
-//! [`postprocess`] turns outputs into [`ulm_core::Localizations`] in mm.
+//! [`postprocess`] turns outputs into [`ulm_core::Localizations`] in mm, and
+//! [`DetrLocalizer`] localizes whole frames of any size with a trained model folder
+//! (tiling, batching, de-duplication along patch borders, sub-pixel refinement).
 //!
 //! ```
 //! use burn::prelude::*;
@@ -36,6 +38,7 @@ pub mod deformable_transformer;
 pub mod detr;
 pub mod error;
 pub mod heads;
+pub mod localizer;
 pub mod matcher;
 pub mod ms_deform_attn;
 pub mod position;
@@ -49,3 +52,4 @@ pub use config::{DeformableDetrConfig, DetrConfig};
 pub use deformable_detr::{DeformableDetr, DeformableDetrOutput};
 pub use detr::{Detr, DetrOutput};
 pub use error::{DetrError, Result};
+pub use localizer::{DetrLocalizer, InferenceConfig, ModelFolder, Refine};

@@ -1,15 +1,17 @@
-//! `ulm localize`: classical localization (detection + sub-pixel estimator) of every frame.
+//! `ulm localize`: localization of every frame, classical (detection + sub-pixel
+//! estimator) or learned (`de-detr`, `detr`: see `detector.rs`).
 //!
 //! Glue over `ulm_localize::localize_source`, which reads frames block by block (bounded
-//! memory) and localizes each block in parallel over frames. Writes the localization CSV
-//! (`frame, x_mm, z_mm, score`) and `<out stem>.config.json`.
+//! memory) and localizes each block. Writes the localization CSV (`frame, x_mm, z_mm,
+//! score`, plus `w_mm, h_mm` for the detectors) and `<out stem>.config.json`.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer as _, Method};
+use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
 
 use super::Context;
+use super::detector::{self, DetectorArgs};
 use crate::output;
 use crate::progress::Bar;
 
@@ -28,19 +30,24 @@ pub enum MethodArg {
     Interp,
     /// Threshold, connected component, centroid (see --morph-level).
     Morph,
+    /// Deformable DETR, the learned detector (see --weights).
+    DeDetr,
+    /// DETR, the learned detector (see --weights).
+    Detr,
 }
 
 impl MethodArg {
-    /// The library's method, with its parameters.
-    fn method(self, upsample: usize, morph_level: f32) -> Method {
-        match self {
+    /// The library's method, with its parameters (`None` for the learned detectors).
+    fn method(self, upsample: usize, morph_level: f32) -> Option<Method> {
+        Some(match self {
             MethodArg::NoShift => Method::NoShift,
             MethodArg::Centroid => Method::Centroid,
             MethodArg::Gaussian => Method::Gaussian,
             MethodArg::Radial => Method::Radial,
             MethodArg::Interp => Method::Interp { upsample },
             MethodArg::Morph => Method::Morph { level: morph_level },
-        }
+            MethodArg::DeDetr | MethodArg::Detr => return None,
+        })
     }
 }
 
@@ -58,7 +65,8 @@ pub struct Args {
     /// How to read the frame file (dataset, axis order, sidecar, NaN policy).
     #[command(flatten)]
     input_opts: super::info::InputArgs,
-    /// Patch side in pixels (odd, >= 3) around each candidate.
+    /// Patch side in pixels (odd, >= 3) around each candidate (de-detr/detr: the
+    /// refinement window).
     #[arg(long, default_value_t = 5)]
     patch: usize,
     /// Keep maxima >= this fraction of the frame's maximum (0.1 = −20 dB).
@@ -98,14 +106,17 @@ pub struct Args {
     /// `morph`: threshold as a fraction between the patch minimum and maximum.
     #[arg(long, default_value_t = 0.5, value_name = "FRACTION")]
     morph_level: f32,
-    /// Frames read and localized at a time (memory bound).
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    block_frames: usize,
+    /// Frames read and localized at a time (memory bound) [default: 1000; de-detr/detr 32].
+    #[arg(long, value_name = "N")]
+    block_frames: Option<usize>,
+    /// The learned detectors' options.
+    #[command(flatten)]
+    detector: DetectorArgs,
 }
 
 /// Validated configuration from the raw options.
 fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
-    let method = a.method.method(a.upsample, a.morph_level);
+    let method = a.method.method(a.upsample, a.morph_level).context("not a classical method")?;
     let cfg = ClassicalConfig {
         method,
         patch: a.patch,
@@ -122,23 +133,43 @@ fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
         },
     };
     cfg.validate()?;
-    if a.block_frames == 0 {
-        anyhow::bail!("--block-frames must be >= 1");
-    }
     Ok(cfg)
 }
 
 /// Runs `ulm localize`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
-    let cfg = build_config(&args)?;
-    let localizer = ClassicalLocalizer::new(cfg.clone())?;
+    let kind = match args.method {
+        MethodArg::DeDetr => Some(ulm_detr::train::ModelKind::DeformableDetr),
+        MethodArg::Detr => Some(ulm_detr::train::ModelKind::Detr),
+        _ => None,
+    };
+    let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match kind {
+        Some(kind) => {
+            let (loc, record) = detector::build(kind, &args.detector, args.patch)?;
+            (Box::new(loc), record)
+        }
+        None => {
+            let cfg = build_config(&args)?;
+            (Box::new(ClassicalLocalizer::new(cfg.clone())?), serde_json::to_value(cfg)?)
+        }
+    };
+    let block_frames = args.block_frames.unwrap_or(if kind.is_some() { 32 } else { 1000 });
+    if block_frames == 0 {
+        anyhow::bail!("--block-frames must be >= 1");
+    }
     let opts = args.input_opts.read_options();
     let mut source = ulm_io::open_frames(&args.frames, &opts)
         .with_context(|| format!("opening frames {}", args.frames.display()))?;
     let n = source.n_frames();
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
-    let locs = ulm_localize::localize_source(source.as_mut(), &localizer, args.block_frames, &bar)
+    let mut locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), block_frames, &bar)
         .with_context(|| format!("localizing {}", args.frames.display()))?;
+    if kind.is_some() {
+        // Detectors always write their box columns, even when nothing was found.
+        let n = locs.len();
+        locs.w_mm.get_or_insert_with(|| vec![f64::NAN; n]);
+        locs.h_mm.get_or_insert_with(|| vec![f64::NAN; n]);
+    }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -148,7 +179,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         "output": args.out,
         "localizer": localizer.name(),
         "config": cfg,
-        "block_frames": args.block_frames,
+        "block_frames": block_frames,
         "n_frames": n,
         "n_localizations": locs.len(),
     });

@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod demo;
+pub mod detector;
 pub mod eval;
 pub mod eval_maps;
 pub mod filter;

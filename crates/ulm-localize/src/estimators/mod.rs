@@ -8,6 +8,7 @@ mod radial;
 
 use std::str::FromStr;
 
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 pub use gaussian::gaussian_fit;
@@ -72,6 +73,52 @@ impl Method {
             Method::Interp { upsample } => lanczos_argmax(patch, n, upsample),
             Method::Morph { level } => morph(patch, n, level),
         }
+    }
+}
+
+impl Method {
+    /// Re-estimates the position of a bubble found near frame pixel `(col, row)` by another
+    /// method (e.g. a detector's box centre): moves to the brightest pixel within
+    /// `search_px` pixels (per axis) of the nearest pixel, runs this estimator on the
+    /// `patch × patch` window (odd `patch`) centred there, and returns the sub-pixel
+    /// `(col, row)`.
+    ///
+    /// `None` when the start lies outside the frame, the window does not fit inside it,
+    /// the estimator fails, or its offset exceeds half the window (diverged): the caller
+    /// keeps its own position then.
+    pub fn refine_at(
+        &self,
+        frame: ArrayView2<'_, f32>,
+        col: f64,
+        row: f64,
+        patch: usize,
+        search_px: usize,
+    ) -> Option<(f64, f64)> {
+        let (rows, cols) = frame.dim();
+        if patch.is_multiple_of(2) || !(col.is_finite() && row.is_finite()) {
+            return None;
+        }
+        let (c0, r0) = (col.round(), row.round());
+        if c0 < 0.0 || r0 < 0.0 || c0 >= cols as f64 || r0 >= rows as f64 {
+            return None;
+        }
+        let (c0, r0) = (c0 as usize, r0 as usize);
+        let (mut cm, mut rm, mut best) = (c0, r0, f32::NEG_INFINITY);
+        for r in r0.saturating_sub(search_px)..=(r0 + search_px).min(rows - 1) {
+            for c in c0.saturating_sub(search_px)..=(c0 + search_px).min(cols - 1) {
+                if frame[[r, c]] > best {
+                    (cm, rm, best) = (c, r, frame[[r, c]]);
+                }
+            }
+        }
+        let h = patch / 2;
+        if cm < h || rm < h || cm + h >= cols || rm + h >= rows {
+            return None;
+        }
+        let window: Vec<f32> = (rm - h..=rm + h).flat_map(|r| (cm - h..=cm + h).map(move |c| frame[[r, c]])).collect();
+        let (dx, dz) = self.estimate(&window, patch)?;
+        let limit = patch as f64 / 2.0;
+        (dx.abs() <= limit && dz.abs() <= limit).then_some((cm as f64 + dx, rm as f64 + dz))
     }
 }
 

@@ -114,3 +114,25 @@ fn degenerate_patches_fail_cleanly() {
     let zeros = vec![0.0f32; 25];
     assert!(Method::Gaussian.estimate(&zeros, 5).is_none());
 }
+
+#[test]
+fn refine_at_moves_a_coarse_start_onto_the_bubble() {
+    // One PSF at (col 10.3, row 7.8) on a 16 × 20 frame; start 0.9 px / 0.6 px away, as a
+    // coarse detector box centre would be.
+    let (cx, cz) = (10.3, 7.8);
+    let frame = ndarray::Array2::from_shape_fn((16, 20), |(r, c)| {
+        let (x, z) = (c as f64 - cx, r as f64 - cz);
+        (BG + (-(x * x) / (2.0 * SX * SX) - (z * z) / (2.0 * SZ * SZ)).exp()) as f32
+    });
+    // The window moves to the brightest pixel (10, 8); the error is then the estimator's
+    // on that window, bounded by the sweeps above (radial 7 × 7: 0.03 px, Gaussian 5 × 5:
+    // 1e-3 px), far below the start's 1.1 px.
+    for (m, n, tol) in [(Method::Radial, 7, 0.03), (Method::Gaussian, 5, 2e-3)] {
+        let (c, r) = m.refine_at(frame.view(), 11.2, 8.4, n, 1).unwrap();
+        assert!(((c - cx).powi(2) + (r - cz).powi(2)).sqrt() < tol, "{}: ({c}, {r})", m.name());
+    }
+    // Outside the frame, or a window that does not fit at the edge: no estimate.
+    assert_eq!(Method::Radial.refine_at(frame.view(), -1.0, 5.0, 5, 1), None);
+    assert_eq!(Method::Radial.refine_at(frame.view(), 19.0, 15.0, 5, 1), None);
+    assert_eq!(Method::Radial.refine_at(frame.view(), 10.0, 8.0, 4, 1), None);
+}
