@@ -58,7 +58,9 @@ bubbles_per_frame = 3.0
 /// Trains the tiny DE-DETR for 3 steps; returns `runs/tiny/best`.
 fn trained(runs: &Path) -> PathBuf {
     let file = TrainFile::parse(&train_toml(runs, "deformable-detr"), Path::new("test.toml")).unwrap();
-    let (DataSpec::Sim(tc), DataSpec::Sim(vc)) = (&file.data.train, &file.data.val);
+    let (DataSpec::Sim(tc), DataSpec::Sim(vc)) = (&file.data.train, &file.data.val) else {
+        panic!("the test config renders simulator patches");
+    };
     let (tr, va) = (SimSource::new(tc).unwrap(), SimSource::new(vc).unwrap());
     let task = DeformableDetrTask::from_spec(&file.model);
     let opts = RunOptions { resolved_config: Some(file.to_toml()), ..RunOptions::default() };
@@ -175,6 +177,10 @@ fn detr_folder_localizes() {
         f1: 0.0,
         rmse_wavelengths: f64::NAN,
         n_truth: 0,
+        coco_ap: f64::NAN,
+        coco_ap50: f64::NAN,
+        coco_ap75: f64::NAN,
+        coco_ar100: f64::NAN,
     };
     let cal = serde_json::to_string(&Calibration { step: 0, scores }).unwrap();
     std::fs::write(dir.join(CALIBRATION_FILE), cal).unwrap();

@@ -49,7 +49,7 @@ pub enum InputNormalization {
         dynamic_range_db: f32,
     },
     /// Background-referenced log compression ([`ulm_data::normalize_patch`]; the patch
-    /// datasets of `ulm dataset`).
+    /// datasets of `ulm dataset` and the domain-randomised mix of `ulm train`).
     MedianDb(Normalization),
 }
 
@@ -147,6 +147,7 @@ impl ModelFolder {
     pub fn patch_size(&self) -> usize {
         match &self.train.data.train {
             DataSpec::Sim(s) => s.size,
+            DataSpec::Randomized(r) => r.patch,
         }
     }
 
@@ -154,6 +155,7 @@ impl ModelFolder {
     pub fn normalization(&self) -> InputNormalization {
         match &self.train.data.train {
             DataSpec::Sim(s) => InputNormalization::PeakDb { dynamic_range_db: s.dynamic_range_db },
+            DataSpec::Randomized(r) => InputNormalization::MedianDb(r.normalization),
         }
     }
 
