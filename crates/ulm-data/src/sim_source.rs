@@ -58,8 +58,9 @@ pub struct SimSource {
     samples: Vec<Sample>,
 }
 
-/// Log-compressed, standardised patch from an envelope.
-fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
+/// Log-compressed, standardised patch from an envelope (also the U-Net localizer's tile
+/// normalisation, so that inference sees what training saw).
+pub fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
     let max = envelope.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
     let db: Vec<f32> = envelope.iter().map(|&v| (20.0 * (v.max(1e-12) / max).log10()).max(-dynamic_range_db)).collect();
     let n = db.len().max(1) as f32;

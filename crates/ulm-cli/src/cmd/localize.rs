@@ -1,4 +1,5 @@
-//! `ulm localize`: classical localization (detection + sub-pixel estimator) of every frame.
+//! `ulm localize`: classical localization (detection + sub-pixel estimator) of every frame,
+//! or a trained U-Net (`--method unet --weights DIR`).
 //!
 //! Glue over `ulm_localize::localize_source`, which reads frames block by block (bounded
 //! memory) and localizes each block in parallel over frames. Writes the localization CSV
@@ -7,7 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer as _, Method};
+use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
 
 use super::Context;
 use crate::output;
@@ -28,19 +29,22 @@ pub enum MethodArg {
     Interp,
     /// Threshold, connected component, centroid (see --morph-level).
     Morph,
+    /// Deep-ULM U-Net (needs --weights; see --score-threshold).
+    Unet,
 }
 
 impl MethodArg {
     /// The library's method, with its parameters.
-    fn method(self, upsample: usize, morph_level: f32) -> Method {
-        match self {
+    fn method(self, upsample: usize, morph_level: f32) -> Option<Method> {
+        Some(match self {
             MethodArg::NoShift => Method::NoShift,
             MethodArg::Centroid => Method::Centroid,
             MethodArg::Gaussian => Method::Gaussian,
             MethodArg::Radial => Method::Radial,
             MethodArg::Interp => Method::Interp { upsample },
             MethodArg::Morph => Method::Morph { level: morph_level },
-        }
+            MethodArg::Unet => return None,
+        })
     }
 }
 
@@ -98,6 +102,14 @@ pub struct Args {
     /// `morph`: threshold as a fraction between the patch minimum and maximum.
     #[arg(long, default_value_t = 0.5, value_name = "FRACTION")]
     morph_level: f32,
+    /// Learned methods: the weights folder (`model.safetensors`, `config.json`, and
+    /// `calibration.json` as `ulm train` writes it beside the best weights).
+    #[arg(long, value_name = "DIR")]
+    weights: Option<PathBuf>,
+    /// Learned methods: keep detections scoring >= this [default: the calibrated threshold
+    /// of `calibration.json`].
+    #[arg(long, value_name = "SCORE")]
+    score_threshold: Option<f32>,
     /// Frames read and localized at a time (memory bound).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     block_frames: usize,
@@ -105,7 +117,7 @@ pub struct Args {
 
 /// Validated configuration from the raw options.
 fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
-    let method = a.method.method(a.upsample, a.morph_level);
+    let method = a.method.method(a.upsample, a.morph_level).context("not a classical method")?;
     let cfg = ClassicalConfig {
         method,
         patch: a.patch,
@@ -130,14 +142,22 @@ fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
 
 /// Runs `ulm localize`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
-    let cfg = build_config(&args)?;
-    let localizer = ClassicalLocalizer::new(cfg.clone())?;
+    let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = if args.method == MethodArg::Unet {
+        let dir = args.weights.as_ref().context("--method unet needs --weights DIR")?;
+        anyhow::ensure!(args.block_frames >= 1, "--block-frames must be >= 1");
+        let l = ulm_unet::UnetLocalizer::load(dir, args.score_threshold)?;
+        let cfg = serde_json::json!({ "weights": dir, "score_threshold": l.threshold(), "model": l.config() });
+        (Box::new(l), cfg)
+    } else {
+        let cfg = build_config(&args)?;
+        (Box::new(ClassicalLocalizer::new(cfg.clone())?), serde_json::to_value(&cfg)?)
+    };
     let opts = args.input_opts.read_options();
     let mut source = ulm_io::open_frames(&args.frames, &opts)
         .with_context(|| format!("opening frames {}", args.frames.display()))?;
     let n = source.n_frames();
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
-    let locs = ulm_localize::localize_source(source.as_mut(), &localizer, args.block_frames, &bar)
+    let locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), args.block_frames, &bar)
         .with_context(|| format!("localizing {}", args.frames.display()))?;
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

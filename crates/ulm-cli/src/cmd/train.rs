@@ -1,5 +1,6 @@
-//! `ulm train`: train DE-DETR or DETR from a `train.toml` (see
-//! `configs/train.example.toml`), writing `runs/NAME/`; `--resume` continues a run
+//! `ulm train`: train DE-DETR, DETR or the U-Net from a `train.toml` (see
+//! `configs/train.example.toml`; `[model] kind = "unet"` files are parsed by `ulm-unet`,
+//! e.g. `configs/unet-tiny-128.toml`), writing `runs/NAME/`; `--resume` continues a run
 //! exactly, Ctrl-C saves a checkpoint before exiting.
 
 use std::path::PathBuf;
@@ -9,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ulm_data::sim_source::SimSource;
-use ulm_detr::train::{DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
-use ulm_train::{RunOptions, StepInfo, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
+use ulm_detr::train::{DataFiles, DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
+use ulm_train::{RunOptions, StepInfo, TrainConfig, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
+use ulm_unet::UnetTrainFile;
 
 use super::Context;
 
@@ -71,15 +73,19 @@ fn source(spec: &DataSpec) -> anyhow::Result<SimSource> {
     }
 }
 
-fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context) -> anyhow::Result<TrainOutcome> {
-    let train = source(&file.data.train)?;
-    let val = source(&file.data.val)?;
+/// The run's loop settings, data and resolved config file.
+type RunFile<'a> = (&'a TrainConfig, &'a DataFiles, String);
+
+fn run_task<T: TrainTask>(task: &T, file: RunFile<'_>, args: &Args, ctx: &Context) -> anyhow::Result<TrainOutcome> {
+    let (config, data, resolved) = file;
+    let train = source(&data.train)?;
+    let val = source(&data.val)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A second Ctrl-C while the checkpoint is written still waits for it.
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     let bar = ProgressBar::with_draw_target(
-        Some(file.train.steps as u64),
+        Some(config.steps as u64),
         if ctx.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
     );
     let style = "{msg}\n[{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, ETA {eta})";
@@ -89,10 +95,10 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
     let options = RunOptions {
         resume: args.resume,
         stop: Some(&stop),
-        resolved_config: Some(file.to_toml()),
+        resolved_config: Some(resolved),
         init_weights: args.init.clone(),
     };
-    let out = ulm_train::train(task, &file.train, &train, &val, &device, options, &mut observer)?;
+    let out = ulm_train::train(task, config, &train, &val, &device, options, &mut observer)?;
     observer.bar.finish_and_clear();
     Ok(out)
 }
@@ -104,14 +110,25 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
 /// while training or writing records.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
-    let mut file = TrainFile::parse(&text, &args.config)?;
-    if let Some(steps) = args.steps {
-        file.train.steps = steps;
-        file.train.validate().context("--steps")?;
-    }
-    let out = match file.model.kind {
-        ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), &file, &args, ctx)?,
-        ModelKind::Detr => run_task(&DetrTask::from_spec(&file.model), &file, &args, ctx)?,
+    let steps = |c: &mut TrainConfig| -> anyhow::Result<()> {
+        if let Some(steps) = args.steps {
+            c.steps = steps;
+            c.validate().context("--steps")?;
+        }
+        Ok(())
+    };
+    let out = if ulm_unet::is_unet_config(&text) {
+        let mut file = UnetTrainFile::parse(&text, &args.config)?;
+        steps(&mut file.train)?;
+        run_task(&file.task(), (&file.train, &file.data, file.to_toml()), &args, ctx)?
+    } else {
+        let mut file = TrainFile::parse(&text, &args.config)?;
+        steps(&mut file.train)?;
+        let run = (&file.train, &file.data, file.to_toml());
+        match file.model.kind {
+            ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), run, &args, ctx)?,
+            ModelKind::Detr => run_task(&DetrTask::from_spec(&file.model), run, &args, ctx)?,
+        }
     };
     let best = out
         .best
