@@ -95,14 +95,7 @@ pub fn subpixel_offset(l: f32, m: f32, r: f32) -> f64 {
 /// pixels, refined to sub-pixel positions along each axis ([`subpixel_offset`]) and returned
 /// in patch pixels, highest first. Ties between equal neighbours go to the first in raster
 /// order, so a plateau gives one peak.
-pub fn find_peaks(
-    map: &[f32],
-    fh: usize,
-    fw: usize,
-    valid_fh: usize,
-    valid_fw: usize,
-    cfg: &PeakConfig,
-) -> Vec<Peak> {
+pub fn find_peaks(map: &[f32], fh: usize, fw: usize, valid_fh: usize, valid_fw: usize, cfg: &PeakConfig) -> Vec<Peak> {
     debug_assert_eq!(map.len(), fh * fw);
     let (vh, vw) = (valid_fh.min(fh), valid_fw.min(fw));
     let rad = cfg.radius as isize;
@@ -110,7 +103,7 @@ pub fn find_peaks(
     for r in 0..vh {
         for c in 0..vw {
             let v = map[r * fw + c];
-            if !(v >= cfg.min_score) {
+            if v.is_nan() || v < cfg.min_score {
                 continue;
             }
             let mut is_max = true;

@@ -2,10 +2,10 @@
 //! an upsampling head that lifts the decoder's output onto a grid `upsample`× finer (the
 //! Deep-ULM super-resolved localization map).
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
-use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 

@@ -20,7 +20,7 @@ use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 use ulm_data::Sample;
 use ulm_detr::train::{DataFiles, DataSpec, SizePreset, TrainFile};
-use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainError, TrainTask, TrainConfig, batch_images};
+use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTask, batch_images};
 
 use crate::UnetError;
 use crate::heatmap::{PeakConfig, find_peaks, render_target};
@@ -190,8 +190,8 @@ pub fn save_weights(model: &Unet, config: &WeightsConfig, dir: &Path) -> Result<
 pub fn load_config(dir: &Path) -> Result<WeightsConfig, UnetError> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| UnetError::file(&path, e))?;
-    let c: WeightsConfig = serde_json::from_str(&text)
-        .map_err(|e| UnetError::file(&path, format!("not a U-Net weights config: {e}")))?;
+    let c: WeightsConfig =
+        serde_json::from_str(&text).map_err(|e| UnetError::file(&path, format!("not a U-Net weights config: {e}")))?;
     c.model.check().and_then(|()| c.spec.check()).map_err(|e| UnetError::file(&path, e))?;
     if c.input.patch == 0 || !c.input.patch.is_multiple_of(c.model.input_multiple()) {
         return Err(UnetError::file(&path, format!("input.patch must be a multiple of {}", c.model.input_multiple())));
@@ -256,7 +256,11 @@ fn to_vec(t: Tensor<4>) -> Vec<f32> {
 }
 
 /// Peaks of each map of `maps` (`[b, 1, h·F, w·F]`, values in `[0, 1]`) as patch pixels.
-pub(crate) fn batch_peaks(maps: Tensor<4>, valid: &[(usize, usize)], cfg: &PeakConfig) -> Vec<Vec<crate::heatmap::Peak>> {
+pub(crate) fn batch_peaks(
+    maps: Tensor<4>,
+    valid: &[(usize, usize)],
+    cfg: &PeakConfig,
+) -> Vec<Vec<crate::heatmap::Peak>> {
     let [b, _, fh, fw] = maps.dims();
     let data = to_vec(maps);
     (0..b)

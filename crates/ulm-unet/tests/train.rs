@@ -23,9 +23,11 @@ fn task(size: usize) -> UnetTask {
     UnetTask::new(UnetSpec::default(), InputSpec { patch: size, dynamic_range_db: 30.0 })
 }
 
-/// The stated bar: after 150 steps (batch 8, 48×48 sparse patches, ~3 bubbles each, tiny
-/// U-Net with a 4× map), validation recall at the λ/2 gate (threshold calibrated for F1)
-/// exceeds BAR, up from the untrained network's. Measured 2026-12-02: see the assertion.
+/// The stated bar: after 60 steps (batch 8, 48×48 sparse patches, ~3 bubbles each, tiny
+/// U-Net with a 4× map, ~25 s on 2 idle cores), the best validation recall at the λ/2 gate
+/// (threshold calibrated for F1) exceeds 0.7 and F1 0.6, F1 up by 0.3 from the untrained
+/// network's (whose many random peaks do hit some bubbles within λ/2). Measured 2026-12-02:
+/// P 0.667 R 0.880 F1 0.759 RMSE 0.155 λ after 60 steps (0.714 / 0.900 / 0.796 after 150).
 #[test]
 fn tiny_unet_learns_on_simulated_patches() {
     let tmp = tempfile::tempdir().unwrap();
@@ -34,23 +36,24 @@ fn tiny_unet_learns_on_simulated_patches() {
     let task = task(48);
     let device = Device::flex().autodiff();
     let mut c = TrainConfig { name: "learn".into(), runs_dir: tmp.path().display().to_string(), ..Default::default() };
-    c.steps = 150;
+    c.steps = 60;
     c.batch_size = 8;
     c.checkpoint_every = 0;
     c.optimizer.lr = 3e-3;
     c.optimizer.backbone_lr_multiplier = 1.0;
     c.optimizer.grad_clip_norm = 1.0;
     c.schedule.warmup_steps = 10;
-    c.validation.every = 50;
+    c.validation.every = 30;
+    device.seed(c.seed);
     let first = ulm_train::validate(&task, &task.init_model(&device), &val, &c, &device).unwrap();
     let out = train(&task, &c, &data, &val, &device, RunOptions::default(), &mut ()).unwrap();
     let v = out.best.unwrap().1;
     eprintln!(
-        "untrained R {:.3}; best val P {:.3} R {:.3} F1 {:.3} RMSE {:.3} λ (threshold {:.2})",
-        first.recall, v.precision, v.recall, v.f1, v.rmse_wavelengths, v.threshold
+        "untrained R {:.3} F1 {:.3}; best val P {:.3} R {:.3} F1 {:.3} RMSE {:.3} λ (threshold {:.2})",
+        first.recall, first.f1, v.precision, v.recall, v.f1, v.rmse_wavelengths, v.threshold
     );
-    assert!(v.recall > 0.5, "validation recall {} at λ/2", v.recall);
-    assert!(v.recall > first.recall + 0.3, "recall {} → {}", first.recall, v.recall);
+    assert!(v.recall > 0.7 && v.f1 > 0.6, "validation at λ/2: {v:?}");
+    assert!(v.f1 > first.f1 + 0.3, "F1 {} → {}", first.f1, v.f1);
     let best = tmp.path().join("learn/best");
     assert!(best.join("calibration.json").exists() && tmp.path().join("learn/curves.png").exists());
 
