@@ -57,6 +57,8 @@ fn bad_options_and_inputs_fail_cleanly() {
         .code(1)
         .stderr(contains("invalid value 'magic' for '--method").and(contains("no-shift")));
     run(&["--patch", "4"]).code(1).stderr(contains("patch must be odd"));
+    run(&["--method", "unet"]).code(1).stderr(contains("--weights"));
+    run(&["--method", "unet", "--weights", "no/such/dir"]).code(1).stderr(contains("no/such/dir/config.json"));
     Command::cargo_bin("ulm")
         .unwrap()
         .args(["-q", "localize", "does/not/exist.npy", "--out"])
