@@ -52,7 +52,7 @@ impl UnetConfig {
     }
 
     /// The Deep-ULM-sized model: widths 32–512 over four downsamplings, an 8× head of 32
-    /// channels (≈ 7.8 M parameters).
+    /// channels (7 805 921 parameters).
     pub fn paper() -> Self {
         Self::new().with_base_width(32).with_depth(4).with_upsample(8).with_head_width(32).with_norm_groups(8)
     }
@@ -271,6 +271,8 @@ mod tests {
         assert_eq!(net.num_params(), want);
         assert!(UnetConfig::tiny().with_upsample(3).check().is_err());
         assert!(UnetConfig::tiny().with_norm_groups(3).check().unwrap_err().contains("norm_groups"));
-        assert!(UnetConfig::paper().check().is_ok());
+        // paper (widths 32–512, head 32 ×3 stages), by the same rule: encoder 4 715 616,
+        // decoder 3 049 760, head 3 · 13 504, output 33.
+        assert_eq!(UnetConfig::paper().init(&device).num_params(), 4_715_616 + 3_049_760 + 3 * 13_504 + 33);
     }
 }
