@@ -58,8 +58,9 @@ pub struct SimSource {
     samples: Vec<Sample>,
 }
 
-/// Log-compressed, standardised patch from an envelope.
-fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
+/// Log-compressed, standardised patch from an envelope (a whole patch; see
+/// [`normalize_peak_db`] for padded tiles).
+pub fn normalise(envelope: &[f32], dynamic_range_db: f32) -> Vec<f32> {
     let n = envelope.len();
     normalize_peak_db(envelope, n.max(1), n.min(1), n, dynamic_range_db)
 }

@@ -22,14 +22,15 @@ pub enum RefineArg {
 /// Options of the learned detectors.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DetectorArgs {
-    /// de-detr/detr: the model folder (`runs/NAME/best/` of `ulm train`, or a packaged
-    /// folder with `train.toml`) [default: the shipped `models/de-detr` or `models/detr`].
+    /// de-detr/detr/unet: the model folder (`runs/NAME/best/` of `ulm train`, or a packaged
+    /// folder with `train.toml`) [default: the shipped `models/de-detr`, `models/detr` or
+    /// `models/unet`].
     #[arg(long, value_name = "DIR")]
-    weights: Option<PathBuf>,
-    /// de-detr/detr: keep detections scoring at least this [default: the threshold
+    pub weights: Option<PathBuf>,
+    /// de-detr/detr/unet: keep detections scoring at least this [default: the threshold
     /// calibrated on validation data, from the folder's calibration.json].
     #[arg(long, value_name = "T")]
-    score_threshold: Option<f32>,
+    pub score_threshold: Option<f32>,
     /// de-detr/detr: re-estimate each centre on the envelope around it (window: --patch)
     /// [default: gaussian].
     #[arg(long, value_enum)]
@@ -52,7 +53,7 @@ pub struct DetectorArgs {
 
 /// The shipped model folder `models/<name>`: beside the working directory, or above the
 /// executable (a build inside the repository, `target/*/ulm`).
-fn shipped(name: &str) -> anyhow::Result<PathBuf> {
+pub fn shipped(name: &str) -> anyhow::Result<PathBuf> {
     let rel = Path::new("models").join(name);
     let mut looked = vec![rel.clone()];
     if rel.is_dir() {

@@ -1,5 +1,6 @@
 //! `ulm localize`: localization of every frame, classical (detection + sub-pixel
-//! estimator) or learned (`de-detr`, `detr`: see `detector.rs`).
+//! estimator) or learned (`de-detr`, `detr`: see `detector.rs`; `unet`, the Deep-ULM
+//! U-Net).
 //!
 //! Glue over `ulm_localize::localize_source`, which reads frames block by block (bounded
 //! memory) and localizes each block. Writes the localization CSV (`frame, x_mm, z_mm,
@@ -34,6 +35,8 @@ pub enum MethodArg {
     DeDetr,
     /// DETR, the learned detector (see --weights).
     Detr,
+    /// Deep-ULM U-Net (see --weights, --score-threshold).
+    Unet,
 }
 
 impl MethodArg {
@@ -46,7 +49,7 @@ impl MethodArg {
             MethodArg::Radial => Method::Radial,
             MethodArg::Interp => Method::Interp { upsample },
             MethodArg::Morph => Method::Morph { level: morph_level },
-            MethodArg::DeDetr | MethodArg::Detr => return None,
+            MethodArg::DeDetr | MethodArg::Detr | MethodArg::Unet => return None,
         })
     }
 }
@@ -144,6 +147,15 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         _ => None,
     };
     let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match kind {
+        None if args.method == MethodArg::Unet => {
+            let dir = match &args.detector.weights {
+                Some(d) => d.clone(),
+                None => detector::shipped("unet")?,
+            };
+            let l = ulm_unet::UnetLocalizer::load(&dir, args.detector.score_threshold)?;
+            let cfg = serde_json::json!({ "weights": dir, "score_threshold": l.threshold(), "model": l.config() });
+            (Box::new(l), cfg)
+        }
         Some(kind) => {
             let (loc, record) = detector::build(kind, &args.detector, args.patch)?;
             (Box::new(loc), record)
@@ -153,7 +165,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             (Box::new(ClassicalLocalizer::new(cfg.clone())?), serde_json::to_value(cfg)?)
         }
     };
-    let block_frames = args.block_frames.unwrap_or(if kind.is_some() { 32 } else { 1000 });
+    let learned = kind.is_some() || args.method == MethodArg::Unet;
+    let block_frames = args.block_frames.unwrap_or(if learned { 32 } else { 1000 });
     if block_frames == 0 {
         anyhow::bail!("--block-frames must be >= 1");
     }

@@ -1,5 +1,6 @@
-//! `ulm train`: train DE-DETR or DETR from a `train.toml` (see
-//! `configs/train.example.toml`), writing `runs/NAME/`; `--resume` continues a run
+//! `ulm train`: train DE-DETR, DETR or the U-Net from a `train.toml` (see
+//! `configs/train.example.toml`; `[model] kind = "unet"` files are parsed by `ulm-unet`,
+//! e.g. `configs/unet-tiny-128.toml`), writing `runs/NAME/`; `--resume` continues a run
 //! exactly, Ctrl-C saves a checkpoint before exiting.
 
 use std::io::IsTerminal as _;
@@ -12,8 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ulm_data::SampleSource;
 use ulm_data::randomized::RandomizedSource;
 use ulm_data::sim_source::SimSource;
-use ulm_detr::train::{DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
-use ulm_train::{RunOptions, StepInfo, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
+use ulm_detr::train::{DataFiles, DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
+use ulm_train::{RunOptions, StepInfo, TrainConfig, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
+use ulm_unet::UnetTrainFile;
 
 use super::Context;
 
@@ -115,15 +117,19 @@ fn source(spec: &DataSpec, what: &str, ctx: &Context) -> anyhow::Result<Box<dyn 
     }
 }
 
-fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context) -> anyhow::Result<TrainOutcome> {
-    let train = source(&file.data.train, "train", ctx)?;
-    let val = source(&file.data.val, "val", ctx)?;
+/// The run's loop settings, data and resolved config file.
+type RunFile<'a> = (&'a TrainConfig, &'a DataFiles, String);
+
+fn run_task<T: TrainTask>(task: &T, file: RunFile<'_>, args: &Args, ctx: &Context) -> anyhow::Result<TrainOutcome> {
+    let (config, data, resolved) = file;
+    let train = source(&data.train, "train", ctx)?;
+    let val = source(&data.val, "val", ctx)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A second Ctrl-C while the checkpoint is written still waits for it.
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     let bar = ProgressBar::with_draw_target(
-        Some(file.train.steps as u64),
+        Some(config.steps as u64),
         if ctx.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
     );
     let style = "{msg}\n[{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, ETA {eta})";
@@ -134,10 +140,10 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
     let options = RunOptions {
         resume: args.resume,
         stop: Some(&stop),
-        resolved_config: Some(file.to_toml()),
+        resolved_config: Some(resolved),
         init_weights: args.init.clone(),
     };
-    let out = ulm_train::train(task, &file.train, train.as_ref(), val.as_ref(), &device, options, &mut observer)?;
+    let out = ulm_train::train(task, config, train.as_ref(), val.as_ref(), &device, options, &mut observer)?;
     observer.bar.finish_and_clear();
     Ok(out)
 }
@@ -149,14 +155,30 @@ fn run_task<T: TrainTask>(task: &T, file: &TrainFile, args: &Args, ctx: &Context
 /// while training or writing records.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
-    let mut file = TrainFile::parse(&text, &args.config)?;
-    if let Some(steps) = args.steps {
-        file.train.steps = steps;
-        file.train.validate().context("--steps")?;
-    }
-    let out = match file.model.kind {
-        ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), &file, &args, ctx)?,
-        ModelKind::Detr => run_task(&DetrTask::from_spec(&file.model), &file, &args, ctx)?,
+    let steps = |c: &mut TrainConfig| -> anyhow::Result<()> {
+        if let Some(steps) = args.steps {
+            c.steps = steps;
+            c.validate().context("--steps")?;
+        }
+        Ok(())
+    };
+    let out = if ulm_unet::is_unet_config(&text) {
+        let mut file = UnetTrainFile::parse(&text, &args.config)?;
+        steps(&mut file.train)?;
+        run_task(
+            &file.task().context("the U-Net trains on simulator patches only")?,
+            (&file.train, &file.data, file.to_toml()),
+            &args,
+            ctx,
+        )?
+    } else {
+        let mut file = TrainFile::parse(&text, &args.config)?;
+        steps(&mut file.train)?;
+        let run = (&file.train, &file.data, file.to_toml());
+        match file.model.kind {
+            ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), run, &args, ctx)?,
+            ModelKind::Detr => run_task(&DetrTask::from_spec(&file.model), run, &args, ctx)?,
+        }
     };
     let best = out
         .best
