@@ -22,7 +22,11 @@ fn column<'py, T: numpy::Element>(d: &Bound<'py, PyDict>, name: &str) -> PyResul
 }
 
 /// Required column `name` of the table `which`.
-fn required<'py, T: numpy::Element>(d: &Bound<'py, PyDict>, which: &str, name: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
+fn required<'py, T: numpy::Element>(
+    d: &Bound<'py, PyDict>,
+    which: &str,
+    name: &str,
+) -> PyResult<PyReadonlyArray1<'py, T>> {
     column(d, name)?.ok_or_else(|| errors::invalid(format!("{which}: missing column `{name}`")))
 }
 
@@ -55,10 +59,9 @@ fn frames_u32(which: &str, frame: &[i64]) -> PyResult<Vec<u32>> {
 fn same_length(which: &str, lens: &[(&str, usize)]) -> PyResult<()> {
     let n = lens[0].1;
     match lens.iter().find(|(_, l)| *l != n) {
-        Some((name, l)) => Err(errors::invalid(format!(
-            "{which}: column `{name}` has {l} rows, column `{}` has {n}",
-            lens[0].0
-        ))),
+        Some((name, l)) => {
+            Err(errors::invalid(format!("{which}: column `{name}` has {l} rows, column `{}` has {n}", lens[0].0)))
+        }
         None => Ok(()),
     }
 }
@@ -145,7 +148,8 @@ impl<'py> TrackColumns<'py> {
         let frame = frames_u32(which, &self.frame.as_array().to_vec())?;
         let mut rows = Vec::with_capacity(id.len());
         for (i, &t) in id.iter().enumerate() {
-            let t = u64::try_from(t).map_err(|_| errors::invalid(format!("{which}: row {i}: negative track_id {t}")))?;
+            let t =
+                u64::try_from(t).map_err(|_| errors::invalid(format!("{which}: row {i}: negative track_id {t}")))?;
             let p = TrackPoint {
                 frame: frame[i],
                 x_mm: cols[0][i],
@@ -154,7 +158,10 @@ impl<'py> TrackColumns<'py> {
                 vz_mm_s: cols[3][i],
             };
             if !(p.x_mm.is_finite() && p.z_mm.is_finite()) {
-                return Err(errors::invalid(format!("{which}: row {i}: position ({}, {}) mm is not finite", p.x_mm, p.z_mm)));
+                return Err(errors::invalid(format!(
+                    "{which}: row {i}: position ({}, {}) mm is not finite",
+                    p.x_mm, p.z_mm
+                )));
             }
             rows.push((t, p));
         }

@@ -200,10 +200,11 @@ pub fn svd_filter<'py>(
         .detach(|| -> Result<_, ClutterError> {
             let mut out = Array3::<Complex32>::zeros((nf, rows, cols));
             let mut src = ViewSource { view, geometry };
-            let reports = ulm_clutter::svd_filter_source(&mut src, &cfg, &NoProgress, |b| -> Result<(), ClutterError> {
-                out.slice_mut(s![b.frames.clone(), .., ..]).assign(&b.data);
-                Ok(())
-            })?;
+            let reports =
+                ulm_clutter::svd_filter_source(&mut src, &cfg, &NoProgress, |b| -> Result<(), ClutterError> {
+                    out.slice_mut(s![b.frames.clone(), .., ..]).assign(&b.data);
+                    Ok(())
+                })?;
             let data = match view {
                 FramesView::Complex(_) => FrameData::Complex(out),
                 FramesView::Real(_) => FrameData::Real(out.mapv(|c| c.re)),
@@ -370,6 +371,9 @@ pub fn track<'py>(
     tables::tracks_to_py(py, &linked.tracks)
 }
 
+/// A map's extent `(x_min, x_max, z_max, z_min)` in mm (matplotlib's `imshow` order).
+type Extent = (f64, f64, f64, f64);
+
 /// Renders one map (`ulm render`): `loc_density` from localizations, `track_density`,
 /// `speed` or `direction` from tracks. Returns the map (float32 `[z, x]`) and its
 /// extent `(x_min, x_max, z_max, z_min)` in mm (matplotlib's `imshow` order).
@@ -385,22 +389,21 @@ pub fn render<'py>(
     fov_mm: Option<Vec<f64>>,
     sigma_px: f64,
     step_px: f64,
-) -> PyResult<(Bound<'py, PyAny>, (f64, f64, f64, f64))> {
+) -> PyResult<(Bound<'py, PyAny>, Extent)> {
     const MAPS: &str = "loc_density, track_density, speed, direction";
     let (m, base) = meta_geometry(&meta)?;
     let pixel_mm = pixel_mm.unwrap_or(base.wavelength_mm / 10.0);
     let (locs, tracks) = match map {
-        "loc_density" => (Some(LocColumns::from_dict(table, "localizations")?.to_localizations("localizations")?), None),
+        "loc_density" => {
+            (Some(LocColumns::from_dict(table, "localizations")?.to_localizations("localizations")?), None)
+        }
         "track_density" | "speed" | "direction" => (None, Some(TrackColumns::from_dict(table)?.to_tracks()?)),
         _ => return Err(invalid(format!("unknown map `{map}`: use one of {MAPS}"))),
     };
     if let Some(f) = &fov_mm
         && f.len() != 4
     {
-        return Err(invalid(format!(
-            "fov_mm needs 4 numbers x_min, x_max, z_min, z_max (mm), got {}",
-            f.len()
-        )));
+        return Err(invalid(format!("fov_mm needs 4 numbers x_min, x_max, z_min, z_max (mm), got {}", f.len())));
     }
     let map = map.to_string();
     let (image, grid) = py
@@ -443,13 +446,12 @@ pub fn render<'py>(
     let g = &grid.geometry;
     let x_lo = g.x0_mm - g.pixel_size_x_mm / 2.0;
     let z_lo = g.z0_mm - g.pixel_size_z_mm / 2.0;
-    let extent =
-        (x_lo, x_lo + grid.cols as f64 * g.pixel_size_x_mm, z_lo + grid.rows as f64 * g.pixel_size_z_mm, z_lo);
+    let extent = (x_lo, x_lo + grid.cols as f64 * g.pixel_size_x_mm, z_lo + grid.rows as f64 * g.pixel_size_z_mm, z_lo);
     Ok((image.into_pyarray(py).into_any(), extent))
 }
 
-/// Localization metrics against ground truth (`ulm eval --pred --gt`); returns
-/// `{"config": …, "report": …}` as JSON text (the `report` of `ulm eval --json`).
+/// Localization metrics against ground truth (`ulm eval --pred --gt`); returns the
+/// report as JSON text (the `report` of `ulm eval --json`, its config included).
 #[pyfunction]
 #[pyo3(signature = (pred, gt, meta, gate_wavelengths=0.5, gate_mm=None, bands=3))]
 pub fn evaluate(
@@ -474,5 +476,5 @@ pub fn evaluate(
     });
     let cfg = ulm_eval::metrics::EvalConfig { gate_mm, wavelength_mm: g.wavelength_mm, n_bands: bands, depth_range_mm };
     let report = py.detach(|| ulm_eval::metrics::evaluate(&pred, &gt, &cfg)).map_err(errors::to_py)?;
-    json(&serde_json::json!({ "config": cfg, "report": report }))
+    json(&report)
 }
