@@ -52,13 +52,18 @@ def combine(results: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def run(seeds: Sequence[int], client: Optional[Any] = None, **options: Any) -> Dict[str, Any]:
+def run(
+    seeds: Sequence[int], client: Optional[Any] = None, timeout: Optional[float] = None, **options: Any
+) -> Dict[str, Any]:
     """Processes the acquisitions ``seeds`` on the Dask ``client`` (one task each), or
-    serially in this process when ``client`` is None."""
+    serially in this process when ``client`` is None. ``timeout`` (s) bounds the wait."""
     if client is None:
         results: List[Dict[str, Any]] = [process_acquisition(s, **options) for s in seeds]
     else:
+        from dask.distributed import wait
+
         futures = client.map(process_acquisition, list(seeds), **options)
+        wait(futures, timeout=timeout)
         results = client.gather(futures)
     return combine(results)
 

@@ -43,11 +43,12 @@ fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| invalid(format!("internal error: {e}")))
 }
 
-/// Reads a `meta.json` file; returns its text as ulm re-serialises it.
+/// Reads a `meta.json` file and checks it parses as one; returns its text unchanged
+/// (Python's `json` reads the floats exactly; re-serialising could change the last digit).
 #[pyfunction]
 pub fn read_meta(path: PathBuf) -> PyResult<String> {
-    let meta = ulm_io::read_meta(&path).map_err(errors::to_py)?;
-    json(&meta)
+    ulm_io::read_meta(&path).map_err(errors::to_py)?;
+    std::fs::read_to_string(&path).map_err(|e| errors::to_py(ulm_io::Error::io(&path, e)))
 }
 
 /// Reads a frame file (`ulm info`'s formats) with its `meta.json`; returns the frames
@@ -67,13 +68,16 @@ pub fn read<'py>(
     let (stack, meta) = py
         .detach(|| -> ulm_io::Result<_> {
             let stack = ulm_io::read_frames(&path, &opts)?;
-            // The whole sidecar (extra keys included, e.g. the simulation's grid).
-            let meta = ulm_io::read_meta(&ulm_io::meta_path_for(&path, &opts))
-                .unwrap_or_else(|_| Meta::from_geometry(stack.geometry()));
-            Ok((stack, meta))
+            // The whole sidecar (extra keys included, e.g. the simulation's grid), as written.
+            let mp = ulm_io::meta_path_for(&path, &opts);
+            let text = ulm_io::read_meta(&mp).and_then(|_| std::fs::read_to_string(&mp).map_err(|e| ulm_io::Error::io(&mp, e)));
+            Ok((stack, text))
         })
         .map_err(errors::to_py)?;
-    let text = json(&meta)?;
+    let text = match meta {
+        Ok(t) => t,
+        Err(_) => json(&Meta::from_geometry(stack.geometry()))?,
+    };
     Ok((crate::frames::to_numpy(py, stack.into_data()), text))
 }
 

@@ -1,13 +1,13 @@
 """The Dask example on a 2-worker LocalCluster gives what the same run gives serially."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("distributed", reason="needs dask[distributed] (pip install 'dask[distributed]')")
-import cloudpickle  # noqa: E402  (a dependency of distributed)
 from dask.distributed import Client, LocalCluster  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_many_acquisitions.py"
@@ -16,9 +16,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_many_acquisit
 def load_example():
     spec = importlib.util.spec_from_file_location("dask_many_acquisitions", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
-    # The workers cannot import the example by name: ship its functions by value.
-    cloudpickle.register_pickle_by_value(mod)
     return mod
 
 
@@ -30,7 +29,8 @@ def test_dask_local_cluster_equals_serial():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             assert len(client.scheduler_info()["workers"]) == 2
-            dist = ex.run(seeds, client, **opts)
+            client.upload_file(str(EXAMPLE))  # the workers import the example's functions by name
+            dist = ex.run(seeds, client, timeout=120, **opts)
     assert list(dist["locs"]["acquisition"].unique()) == seeds
     assert len(dist["locs"]) > 0 and len(dist["tracks"]) > 0
     assert dist["locs"].equals(serial["locs"])
