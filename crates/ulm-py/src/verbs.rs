@@ -70,7 +70,8 @@ pub fn read<'py>(
             let stack = ulm_io::read_frames(&path, &opts)?;
             // The whole sidecar (extra keys included, e.g. the simulation's grid), as written.
             let mp = ulm_io::meta_path_for(&path, &opts);
-            let text = ulm_io::read_meta(&mp).and_then(|_| std::fs::read_to_string(&mp).map_err(|e| ulm_io::Error::io(&mp, e)));
+            let text = ulm_io::read_meta(&mp)
+                .and_then(|_| std::fs::read_to_string(&mp).map_err(|e| ulm_io::Error::io(&mp, e)));
             Ok((stack, text))
         })
         .map_err(errors::to_py)?;
