@@ -132,3 +132,13 @@ def test_svd_filter_equals_cli(tmp_path):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * np.abs(want).max())
         # The filter removed the tissue: far less energy than the input.
         assert np.abs(got).mean() < 0.2 * np.abs(iq).mean()
+
+
+def test_bandpass_equals_cli(cli_sim, tmp_path):
+    out = tmp_path / "bp.npy"
+    run_cli("filter", cli_sim / "iq.npy", "--no-svd", "--bandpass-low-hz", 50, "--bandpass-high-hz", 300, "--out", out)
+    want = np.load(out)
+    got = ulm.bandpass(np.load(cli_sim / "iq.npy"), cli_sim / "meta.json", 50, 300)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * np.abs(want).max())
+    with pytest.raises(ulm.UlmError, match="nothing to do"):
+        ulm.bandpass(want, cli_sim / "meta.json")
