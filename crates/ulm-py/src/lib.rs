@@ -22,7 +22,7 @@
 //! locs = ulm.localize(sim["iq"], sim["meta"], method="radial")
 //! tracks = ulm.track(locs, sim["meta"])
 //! density = ulm.render(locs, sim["meta"])
-//! print(ulm.evaluate(locs, sim["gt"], sim["meta"])["f1"])
+//! print(ulm.evaluate(locs, sim["gt"], sim["meta"])["overall"]["f1"])
 //! ```
 
 mod errors;
