@@ -95,7 +95,7 @@ pub enum DataSpec {
     Sim(SimSourceConfig),
     /// Domain-randomised simulator mix ([`RandomizedConfig`]: presets, PSF models and
     /// widths, side lobes, SNR, density, depth, tissue residue drawn per acquisition).
-    Randomized(RandomizedConfig),
+    Randomized(Box<RandomizedConfig>),
 }
 
 /// The `[data]` table.
@@ -154,7 +154,7 @@ fn check_data(d: &DataSpec, name: &str) -> Result<(), String> {
                 return Err(format!("data.{name}.patch must be <= 1024"));
             }
             // Validates every range and name without simulating anything.
-            RandomizedSource::new(r.clone()).map(|_| ()).map_err(|e| format!("data.{name}: {e}"))
+            RandomizedSource::new((**r).clone()).map(|_| ()).map_err(|e| format!("data.{name}: {e}"))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Library errors as Python exceptions, with the message the CLI prints.
 //!
-//! The CLI prints `error: {e:#}` (anyhow): each error of the chain, joined by `": "`.
+//! The CLI prints `error: ` and each error of the chain joined by `": "`, leaving out a
+//! cause whose text the message already holds (`ulm-cli`'s `output::error_message`).
 //! [`message`] builds the same text from the library error (without the CLI's own
 //! context such as "opening frames …", which names a command-line option). An error
 //! whose cause is the operating system (missing file, permissions) becomes `OSError`
@@ -20,13 +21,16 @@ create_exception!(
     "An error reported by the ulm library: bad input or a bad option. The message is the library's (as the CLI prints it)."
 );
 
-/// The error and its causes, joined by `": "` (anyhow's `{:#}`, as the CLI prints).
+/// The error and its causes, joined by `": "`, each cause once (as the CLI prints).
 pub fn message(e: &(dyn StdError + 'static)) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
         cause = c.source();
     }
     text

@@ -108,7 +108,7 @@ fn source(spec: &DataSpec, what: &str, ctx: &Context) -> anyhow::Result<Box<dyn 
             Ok(Box::new(SimSource::new(c).with_context(|| format!("rendering the simulated {what} patches"))?))
         }
         DataSpec::Randomized(c) => {
-            let mut src = RandomizedSource::new(c.clone()).with_context(|| format!("data.{what}"))?;
+            let mut src = RandomizedSource::new((**c).clone()).with_context(|| format!("data.{what}"))?;
             let bar = crate::progress::Bar::new(src.n_acquisitions() as u64, "acquisitions", ctx.quiet);
             ulm_core::Progress::set_message(&bar, &format!("simulating the {what} mix"));
             src.preload(&bar).with_context(|| format!("simulating the randomised {what} mix"))?;
