@@ -10,7 +10,7 @@ use ulm_data::sim_source::{SimSource, SimSourceConfig};
 use ulm_detr::train::{DeformableDetrTask, ModelSpec, TrainFile};
 use ulm_detr::weights::module_tensors;
 use ulm_sim::Preset;
-use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, train};
+use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, backend_rng_lock, train};
 
 fn source(size: usize, sims: usize, frames: usize, seed: u64, bubbles: f64) -> SimSource {
     let mut c = SimSourceConfig::new(Preset::Sparse, size, sims, frames, seed);
@@ -32,7 +32,11 @@ fn weights<T: TrainTask>(task: &T, dir: &Path) -> Vec<(String, Vec<f32>)>
 where
     T::Model: Module,
 {
-    let model = task.load_weights(task.init_model(&Device::flex()), dir).unwrap();
+    let init = {
+        let _rng = backend_rng_lock();
+        task.init_model(&Device::flex())
+    };
+    let model = task.load_weights(init, dir).unwrap();
     module_tensors(&model).into_iter().map(|(k, v)| (k, v.data)).collect()
 }
 
@@ -58,7 +62,10 @@ fn resume_continues_exactly() {
     let b = weights(&task, &tmp.path().join("split/checkpoint"));
     assert_eq!(a.len(), b.len());
     let mut changed = 0;
-    let init = module_tensors(&task.init_model(&Device::flex()));
+    let init = {
+        let _rng = backend_rng_lock();
+        module_tensors(&task.init_model(&Device::flex()))
+    };
     for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
         assert_eq!(ka, kb);
         assert_eq!(va, vb, "{ka} differs after resume");

@@ -26,7 +26,7 @@ pub mod validate;
 
 pub use config::{Freeze, OptimizerConfig, Schedule, ScheduleKind, TrainConfig, ValidationConfig};
 pub use task::{ScoredPoint, TaskLoss, TrainTask, batch_images};
-pub use trainer::{Calibration, RunOptions, StepInfo, TrainObserver, TrainOutcome, train, validate};
+pub use trainer::{Calibration, RunOptions, StepInfo, TrainObserver, TrainOutcome, backend_rng_lock, train, validate};
 pub use validate::ValidationScores;
 
 /// Errors of the training loop.

@@ -259,6 +259,15 @@ pub fn validate<T: TrainTask>(
 /// Serialises [`train`] calls within one process: the backend RNG is global.
 static TRAIN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The process-wide lock that [`train`] holds for a whole run. Hold it while drawing from
+/// the backend's global RNG (e.g. initialising a model) in a process where a training may
+/// run at the same time (parallel tests): otherwise the draws interleave with the run's
+/// dropout and the run is no longer determined by its seed.
+pub fn backend_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    // A panicked run elsewhere leaves no state behind that matters here: ignore poisoning.
+    TRAIN_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Trains `task` on `train`, validating on `val`, recording into
 /// `<runs_dir>/<name>/`: `config.toml` (the resolved configuration, when given),
 /// `train.json` (the loop settings), `metrics.csv`, `curves.png`, `checkpoint/` (weights,
@@ -287,8 +296,7 @@ pub fn train<T: TrainTask>(
     if train.is_empty() {
         return Err(TrainError::Data("the training source is empty".into()));
     }
-    // A panicked run elsewhere leaves no state behind that matters here: ignore poisoning.
-    let _serial = TRAIN_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = backend_rng_lock();
     let run_dir = Path::new(&config.runs_dir).join(&config.name);
     let ckpt_dir = run_dir.join("checkpoint");
     let best_dir = run_dir.join("best");
