@@ -95,17 +95,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 /// the message already holds (library errors often write `path: {source}` and also expose
 /// the source, which `{:#}` would print twice).
 pub fn error_message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.is_empty() {
-            out = text;
-        } else if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
+    ulm_core::chain_message(e.as_ref())
 }
 
 #[cfg(test)]

@@ -27,5 +27,23 @@ pub enum Error {
     Read(String),
 }
 
+/// The message of `e` with its causes, `outer: cause: …`, leaving out a cause whose text
+/// the message already holds (errors often write `path: {source}` and also expose the
+/// source, which walking the chain would print twice). The CLI's and the Python package's
+/// error text.
+pub fn chain_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 /// Result with the data model's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

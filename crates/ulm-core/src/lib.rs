@@ -38,7 +38,7 @@ mod localizer;
 mod progress;
 mod tracks;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, chain_message};
 pub use frames::{BlockGuardSource, FrameData, FrameSource, FrameStack, InMemorySource};
 pub use geometry::Geometry;
 pub use localizations::{ExtraColumn, Localizations};

@@ -83,6 +83,21 @@ pub struct Tracks {
 }
 
 impl Tracks {
+    /// Tracks from `(track id, point)` rows in any order: tracks of increasing id, points
+    /// sorted by frame (stable: rows of equal frame keep their order). Linear on a table
+    /// already grouped and ordered.
+    pub fn from_rows(mut rows: Vec<(u64, TrackPoint)>) -> Self {
+        rows.sort_by_key(|(id, p)| (*id, p.frame));
+        let mut tracks: Vec<Track> = Vec::new();
+        for (id, p) in rows {
+            match tracks.last_mut() {
+                Some(t) if t.id == id => t.points.push(p),
+                _ => tracks.push(Track { id, points: vec![p] }),
+            }
+        }
+        Self { tracks }
+    }
+
     /// Number of tracks.
     pub fn len(&self) -> usize {
         self.tracks.len()

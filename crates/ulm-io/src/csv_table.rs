@@ -246,21 +246,6 @@ impl Rows for TrackRows {
     }
 }
 
-/// Groups (track id, point) rows into tracks of increasing id, points sorted by frame
-/// (stable: rows of equal frame keep their order).
-pub(crate) fn group_tracks(mut rows: Vec<(u64, TrackPoint)>) -> Tracks {
-    // Stable sort (linear on a table already grouped and ordered), then split into tracks.
-    rows.sort_by_key(|(id, p)| (*id, p.frame));
-    let mut tracks: Vec<Track> = Vec::new();
-    for (id, p) in rows {
-        match tracks.last_mut() {
-            Some(t) if t.id == id => t.points.push(p),
-            _ => tracks.push(Track { id, points: vec![p] }),
-        }
-    }
-    Tracks { tracks }
-}
-
 /// Reads a tracks CSV: `track_id, frame, x_mm, z_mm` required, `vx_mm_s, vz_mm_s`
 /// optional (NaN when absent). Points are grouped by `track_id` (tracks in increasing id)
 /// and sorted by frame (stable: rows of equal frame keep their file order).
@@ -276,7 +261,7 @@ pub fn read_tracks_csv(path: &Path) -> Result<Tracks> {
         })
     };
     let rows = read_rows(path, layout, |lay| TrackRows(*lay, Vec::new()))?;
-    Ok(group_tracks(rows.1))
+    Ok(Tracks::from_rows(rows.1))
 }
 
 /// Appends `v` in decimal.

@@ -26,7 +26,6 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use ulm_core::{ExtraColumn, Localizations, TrackPoint, Tracks};
 
-use crate::csv_table::group_tracks;
 use crate::{Error, Result, atomic_write};
 
 /// One cell of a numeric column.
@@ -266,7 +265,7 @@ pub(crate) fn read_tracks_parquet(path: &Path) -> Result<Tracks> {
             (ids[i], p)
         }));
     }
-    Ok(group_tracks(rows))
+    Ok(Tracks::from_rows(rows))
 }
 
 /// Writes one record batch as a Snappy-compressed Parquet file (atomically). Dictionary

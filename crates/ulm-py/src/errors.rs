@@ -23,17 +23,7 @@ create_exception!(
 
 /// The error and its causes, joined by `": "`, each cause once (as the CLI prints).
 pub fn message(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
+    ulm_core::chain_message(e)
 }
 
 /// The first I/O error in the chain of `e`.

@@ -8,7 +8,7 @@
 use numpy::{IntoPyArray as _, PyArray1, PyArrayMethods as _, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use ulm_core::{Localizations, Track, TrackPoint, Tracks};
+use ulm_core::{Localizations, TrackPoint, Tracks};
 
 use crate::errors;
 
@@ -165,15 +165,7 @@ impl<'py> TrackColumns<'py> {
             }
             rows.push((t, p));
         }
-        rows.sort_by_key(|(id, p)| (*id, p.frame));
-        let mut tracks: Vec<Track> = Vec::new();
-        for (id, p) in rows {
-            match tracks.last_mut() {
-                Some(t) if t.id == id => t.points.push(p),
-                _ => tracks.push(Track { id, points: vec![p] }),
-            }
-        }
-        Ok(Tracks { tracks })
+        Ok(Tracks::from_rows(rows))
     }
 }
 

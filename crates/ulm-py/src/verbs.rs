@@ -419,19 +419,7 @@ pub fn render<'py>(
             } else if let Some((rows, cols)) = m.grid_shape() {
                 MapGrid::super_resolved(&base, rows, cols, pixel_mm)
             } else {
-                let mut pts: Vec<(f64, f64)> = Vec::new();
-                if let Some(l) = &locs {
-                    pts.extend(l.x_mm.iter().zip(&l.z_mm).map(|(&x, &z)| (x, z)));
-                }
-                if let Some(t) = &tracks {
-                    pts.extend(t.tracks.iter().flat_map(|t| t.points.iter().map(|p| (p.x_mm, p.z_mm))));
-                }
-                if pts.is_empty() {
-                    return Err(ulm_render::RenderError::Config(
-                        "no localizations or track points to render and no field of view given".into(),
-                    ));
-                }
-                MapGrid::bounding(pts, &base, pixel_mm, 0.0)
+                MapGrid::bounding_data(locs.as_ref(), tracks.as_ref(), &base, pixel_mm)
             }?;
             let image = match (&locs, &tracks) {
                 (Some(l), _) => ulm_render::gaussian_density(l, &grid, sigma_px)?,

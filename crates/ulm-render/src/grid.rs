@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use ulm_core::Geometry;
+use ulm_core::{Geometry, Localizations, Tracks};
 
 use crate::RenderError;
 
@@ -63,6 +63,33 @@ impl MapGrid {
             like.frame_rate_hz,
         )?;
         Ok(Self { geometry, rows: rows as usize, cols: cols as usize })
+    }
+
+    /// The super-resolved grid over every localization and track point (no margin): the
+    /// field of view of the data when neither a given field nor the acquisition grid says
+    /// what it is (`ulm render` and `ulm.render`).
+    ///
+    /// # Errors
+    /// No localization and no track point, or an invalid grid.
+    pub fn bounding_data(
+        locs: Option<&Localizations>,
+        tracks: Option<&Tracks>,
+        base: &Geometry,
+        pixel_mm: f64,
+    ) -> Result<Self, RenderError> {
+        let mut pts: Vec<(f64, f64)> = Vec::new();
+        if let Some(l) = locs {
+            pts.extend(l.x_mm.iter().zip(&l.z_mm).map(|(&x, &z)| (x, z)));
+        }
+        if let Some(t) = tracks {
+            pts.extend(t.tracks.iter().flat_map(|t| t.points.iter().map(|p| (p.x_mm, p.z_mm))));
+        }
+        if pts.is_empty() {
+            return Err(RenderError::Config(
+                "no localizations or track points to render and no field of view given".into(),
+            ));
+        }
+        Self::bounding(pts, base, pixel_mm, 0.0)
     }
 
     /// The super-resolved grid over the bounding box of `points` (`(x_mm, z_mm)`), grown

@@ -136,15 +136,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     } else if let Some((rows, cols)) = meta.grid_shape() {
         MapGrid::super_resolved(&base, rows, cols, pixel_mm)
     } else {
-        let mut pts: Vec<(f64, f64)> = Vec::new();
-        if let Some(l) = &locs {
-            pts.extend(l.x_mm.iter().zip(&l.z_mm).map(|(&x, &z)| (x, z)));
-        }
-        if let Some(t) = &tracks {
-            pts.extend(t.tracks.iter().flat_map(|t| t.points.iter().map(|p| (p.x_mm, p.z_mm))));
-        }
-        anyhow::ensure!(!pts.is_empty(), "no localizations or track points to render and no field of view given");
-        MapGrid::bounding(pts, &base, pixel_mm, 0.0)
+        MapGrid::bounding_data(locs.as_ref(), tracks.as_ref(), &base, pixel_mm)
     }
     .context("invalid map grid")?;
 
