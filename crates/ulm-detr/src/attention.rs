@@ -71,6 +71,27 @@ impl MultiHeadAttention {
         value: Tensor<3>,
         key_padding_mask: Option<Tensor<2, Bool>>,
     ) -> Tensor<3> {
+        let mask = key_padding_mask.map(|m| {
+            let [b, tk] = m.dims();
+            let tq = query.dims()[1];
+            m.reshape([b, 1, tk]).expand([b, tq, tk])
+        });
+        self.forward_masked(query, key, value, mask)
+    }
+
+    /// [`MultiHeadAttention::forward`] with a full attention mask, `true` where query `i`
+    /// may not attend to key `j` (the denoising groups of DN-DETR). Every query must keep
+    /// at least one key.
+    ///
+    /// # Shapes
+    /// - `attn_mask`: `[b, t_q, t_k]`
+    pub fn forward_masked(
+        &self,
+        query: Tensor<3>,
+        key: Tensor<3>,
+        value: Tensor<3>,
+        attn_mask: Option<Tensor<3, Bool>>,
+    ) -> Tensor<3> {
         let [b, tq, d] = query.dims();
         let [_, tk, _] = key.dims();
         let h = self.n_heads;
@@ -84,10 +105,10 @@ impl MultiHeadAttention {
         let v = self.v_proj.forward(value).reshape([b, tk, h, hd]).swap_dims(1, 2);
         // [b, h, t_q, t_k]
         let scores = q.matmul(k);
-        let scores = match key_padding_mask {
+        let scores = match attn_mask {
             Some(mask) => {
-                // [b, 1, 1, t_k]
-                let mask = mask.reshape([b, 1, 1, tk]).expand([b, h, tq, tk]);
+                // [b, 1, t_q, t_k]
+                let mask = mask.reshape([b, 1, tq, tk]).expand([b, h, tq, tk]);
                 scores.mask_fill(mask, f32::NEG_INFINITY)
             }
             None => scores,

@@ -17,6 +17,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use serde::{Deserialize, Serialize};
 
+use crate::dn::DnBatch;
 use crate::matcher::{ClassCost, MatcherConfig, match_image};
 
 /// Which classification loss the model's logits call for.
@@ -118,6 +119,14 @@ pub struct Losses {
 /// # Shapes
 /// - `logits`, `targets`: `[b, q, c]` → `[1]`
 pub fn sigmoid_focal_loss_sum(logits: Tensor<3>, targets: Tensor<3>, alpha: f64, gamma: f64) -> Tensor<1> {
+    sigmoid_focal_loss_elements(logits, targets, alpha, gamma).sum()
+}
+
+/// Sigmoid focal loss of every element (see [`sigmoid_focal_loss_sum`]).
+///
+/// # Shapes
+/// - `logits`, `targets`: `[b, q, c]` → `[b, q, c]`
+pub fn sigmoid_focal_loss_elements(logits: Tensor<3>, targets: Tensor<3>, alpha: f64, gamma: f64) -> Tensor<3> {
     let prob = sigmoid(logits.clone());
     // Stable BCE with logits: max(x, 0) − x·t + ln(1 + e^{−|x|}).
     let ce = logits.clone().clamp_min(0.0) - logits.clone() * targets.clone() + logits.abs().neg().exp().log1p();
@@ -125,7 +134,7 @@ pub fn sigmoid_focal_loss_sum(logits: Tensor<3>, targets: Tensor<3>, alpha: f64,
     let p_t = prob.clone() * targets.clone() + (prob.neg() + 1.0) * (targets.clone().neg() + 1.0);
     let loss = ce * (p_t.neg() + 1.0).powf_scalar(gamma);
     let alpha_t = targets.clone() * alpha + (targets.neg() + 1.0) * (1.0 - alpha);
-    (alpha_t * loss).sum()
+    alpha_t * loss
 }
 
 /// `Σ (1 − GIoU)` of paired boxes.
@@ -193,7 +202,6 @@ impl SetCriterion {
         num_boxes: f64,
         name: &str,
     ) -> Result<(Tensor<1>, [f64; 3], Vec<Vec<(usize, usize)>>), CriterionError> {
-        let device = logits.device();
         let [b, q, c] = logits.dims();
         let scores = match self.config.matcher.class_cost {
             ClassCost::Focal { .. } => host(sigmoid(logits.clone().detach())),
@@ -204,10 +212,6 @@ impl SetCriterion {
             return Err(CriterionError::NonFinite(name.to_string()));
         }
         let mut matches = Vec::with_capacity(b);
-        let mut flat_idx: Vec<i64> = Vec::new();
-        let mut tgt_boxes: Vec<f32> = Vec::new();
-        // Class of each query: `c_obj` for no-object.
-        let mut query_class = vec![usize::MAX; b * q];
         for (bi, t) in targets.iter().enumerate().take(b) {
             let pb: Vec<[f32; 4]> = (0..q)
                 .map(|i| {
@@ -218,12 +222,42 @@ impl SetCriterion {
             let sc = &scores[bi * q * c..(bi + 1) * q * c];
             let m = match_image(sc, c, &pb, &t.labels, &t.boxes, &self.config.matcher)
                 .ok_or_else(|| CriterionError::NonFinite(name.to_string()))?;
-            for &(qi, tj) in &m {
+            matches.push(m);
+        }
+        let (total, parts) = self.matched_loss(logits, boxes, targets, &matches, num_boxes, None);
+        Ok((total, parts, matches))
+    }
+
+    /// The weighted loss of predictions paired with targets by `matches` (`(query,
+    /// target)` per image); queries without a pair are no-object. With `query_weight`
+    /// (`[b·q]`, focal class loss only) each query's class loss is scaled (0 leaves a
+    /// query out: the padding of denoising groups). Returns the weighted total and the
+    /// unweighted class, L1 and GIoU losses.
+    ///
+    /// # Shapes
+    /// - `logits`: `[b, q, classes]` (focal) or `[b, q, classes + 1]` (cross-entropy)
+    /// - `boxes`: `[b, q, 4]`
+    pub fn matched_loss(
+        &self,
+        logits: Tensor<3>,
+        boxes: Tensor<3>,
+        targets: &[ImageTargets],
+        matches: &[Vec<(usize, usize)>],
+        num_boxes: f64,
+        query_weight: Option<Vec<f32>>,
+    ) -> (Tensor<1>, [f64; 3]) {
+        let device = logits.device();
+        let [b, q, c] = logits.dims();
+        let mut flat_idx: Vec<i64> = Vec::new();
+        let mut tgt_boxes: Vec<f32> = Vec::new();
+        // Class of each query: `c_obj` for no-object.
+        let mut query_class = vec![usize::MAX; b * q];
+        for (bi, (t, m)) in targets.iter().zip(matches).enumerate().take(b) {
+            for &(qi, tj) in m {
                 flat_idx.push((bi * q + qi) as i64);
                 tgt_boxes.extend_from_slice(&t.boxes[tj]);
                 query_class[bi * q + qi] = t.labels[tj];
             }
-            matches.push(m);
         }
         let class = match self.config.class_loss {
             ClassLoss::Focal { alpha, gamma } => {
@@ -234,7 +268,12 @@ impl SetCriterion {
                     }
                 }
                 let onehot = Tensor::<3>::from_data(TensorData::new(onehot, [b, q, c]), &device);
-                sigmoid_focal_loss_sum(logits, onehot, alpha, gamma) / num_boxes
+                let elements = sigmoid_focal_loss_elements(logits, onehot, alpha, gamma);
+                let elements = match query_weight {
+                    Some(w) => elements * Tensor::<3>::from_data(TensorData::new(w, [b, q, 1]), &device),
+                    None => elements,
+                };
+                elements.sum() / num_boxes
             }
             ClassLoss::CrossEntropy { eos_coef } => {
                 // the last logit is no-object
@@ -268,7 +307,52 @@ impl SetCriterion {
         };
         let parts = [host(class.clone())[0] as f64, host(l1.clone())[0] as f64, host(giou.clone())[0] as f64];
         let total = class * self.config.class_weight + l1 * self.config.bbox_weight + giou * self.config.giou_weight;
-        Ok((total, parts, matches))
+        (total, parts)
+    }
+
+    /// Denoising loss (DN-DETR): every decoder layer's denoising predictions against the
+    /// boxes they were jittered from (fixed pairs, no matching), class target "object",
+    /// padding slots left out; normalised by the number of denoising pairs.
+    ///
+    /// # Errors
+    /// [`CriterionError::NonFinite`] if a prediction is NaN or infinite.
+    pub fn dn_loss(
+        &self,
+        layers: &[(Tensor<3>, Tensor<3>)],
+        dn: &DnBatch,
+        targets: &[ImageTargets],
+    ) -> Result<Option<Tensor<1>>, CriterionError> {
+        let num = dn.pairs.iter().map(Vec::len).sum::<usize>();
+        if num == 0 {
+            return Ok(None);
+        }
+        let b = dn.pairs.len();
+        let n = dn.len();
+        let mut weight = vec![0f32; b * n];
+        for (bi, p) in dn.pairs.iter().enumerate() {
+            for &(qi, _) in p {
+                weight[bi * n + qi] = 1.0;
+            }
+        }
+        let bin: Vec<ImageTargets> = targets
+            .iter()
+            .map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] })
+            .collect();
+        let first = if self.config.aux_loss { 0 } else { layers.len().saturating_sub(1) };
+        let mut total: Option<Tensor<1>> = None;
+        for (l, (logits, boxes)) in layers.iter().enumerate().skip(first) {
+            let finite = host(boxes.clone().detach()).iter().chain(&host(logits.clone().detach())).all(|v| v.is_finite());
+            if !finite {
+                return Err(CriterionError::NonFinite(format!("denoising layer {l}")));
+            }
+            let (t, _) =
+                self.matched_loss(logits.clone(), boxes.clone(), &bin, &dn.pairs, num as f64, Some(weight.clone()));
+            total = Some(match total {
+                Some(acc) => acc + t,
+                None => t,
+            });
+        }
+        Ok(total)
     }
 
     /// The loss over the decoder layers `layers` (`(logits, boxes)`, last layer last) and,

@@ -11,6 +11,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::backbone::Backbone;
 use crate::config::DeformableDetrConfig;
+use crate::dn::DnBatch;
 use crate::deformable_transformer::{DeformableDecoder, DeformableEncoder, DeformableLayerConfig, inverse_sigmoid};
 use crate::heads::{Mlp, MlpConfig, class_head_with_prior};
 use crate::position::{PositionEmbeddingSine, PositionEmbeddingSineConfig};
@@ -173,6 +174,23 @@ impl DeformableDetr {
     /// - `pixel_values`: `[b, in_channels, h, w]` (unpadded; every pixel valid)
     /// - see [`DeformableDetrOutput`] for the outputs (`q` = queries or proposals)
     pub fn forward(&self, pixel_values: Tensor<4>) -> DeformableDetrOutput {
+        self.forward_dn(pixel_values, None).0
+    }
+
+    /// [`DeformableDetr::forward`] with denoising queries (training, two-stage only): the
+    /// outputs of the matching queries (identical to `forward`'s: the attention mask hides
+    /// the denoising queries from them) and `(logits, boxes)` of the denoising queries
+    /// after every decoder layer, `[b, groups·slots, classes]` and `[b, groups·slots, 4]`.
+    ///
+    /// # Panics
+    /// With `dn` on a single-stage model (its queries have no box to embed a denoising
+    /// query like; the training config refuses that combination).
+    #[allow(clippy::type_complexity)]
+    pub fn forward_dn(
+        &self,
+        pixel_values: Tensor<4>,
+        dn: Option<&DnBatch>,
+    ) -> (DeformableDetrOutput, Option<Vec<(Tensor<3>, Tensor<3>)>>) {
         let device = pixel_values.device();
         // one [b, c_l, h_l, w_l] per backbone level
         let features = self.backbone.forward(pixel_values);
@@ -231,8 +249,23 @@ impl DeformableDetr {
                 }
                 _ => panic!("single-stage Deformable DETR needs query embeddings and reference_points"),
             };
+        let q = reference.dims()[1];
+        let (query_pos, tgt, reference, mask) = match dn.filter(|dn| !dn.is_empty()) {
+            Some(dn) => {
+                let ts = self.two_stage.as_ref().expect("denoising queries need a two-stage model");
+                let (dn_pos, dn_tgt) = ts.embed(inverse_sigmoid(dn.boxes.clone()));
+                (
+                    Tensor::cat(vec![query_pos, dn_pos], 1),
+                    Tensor::cat(vec![tgt, dn_tgt], 1),
+                    Tensor::cat(vec![reference, dn.boxes.clone()], 1),
+                    Some(dn.attn_mask(q, &device)),
+                )
+            }
+            None => (query_pos, tgt, reference, None),
+        };
         let refine = self.with_box_refine.then_some(&self.bbox_embed[..]);
-        let dec = self.decoder.forward(tgt, query_pos, reference.clone(), memory.clone(), &spatial_shapes, refine);
+        let dec =
+            self.decoder.forward(tgt, query_pos, reference.clone(), memory.clone(), &spatial_shapes, refine, mask);
 
         let mut aux_outputs = Vec::new();
         for (lvl, hs) in dec.hidden_states.iter().enumerate() {
@@ -249,14 +282,25 @@ impl DeformableDetr {
             };
             aux_outputs.push((logits, sigmoid(coord)));
         }
+        let total = reference.dims()[1];
+        let dn_outputs = (total > q).then(|| {
+            aux_outputs
+                .iter()
+                .map(|(l, b)| (l.clone().narrow(1, q, total - q), b.clone().narrow(1, q, total - q)))
+                .collect::<Vec<_>>()
+        });
+        if dn_outputs.is_some() {
+            aux_outputs = aux_outputs.into_iter().map(|(l, b)| (l.narrow(1, 0, q), b.narrow(1, 0, q))).collect();
+        }
         let (logits, pred_boxes) = aux_outputs.last().cloned().expect("at least one decoder layer");
-        DeformableDetrOutput {
+        let out = DeformableDetrOutput {
             logits,
             pred_boxes,
             aux_outputs,
             encoder_output: memory,
-            init_reference_points: reference,
+            init_reference_points: reference.narrow(1, 0, q),
             enc_outputs,
-        }
+        };
+        (out, dn_outputs)
     }
 }

@@ -161,6 +161,7 @@ impl DeformableDecoderLayer {
     /// # Shapes
     /// - `tgt`, `query_pos`: `[b, q, d]`; `reference_points`: `[b, q, levels, 2|4]`
     /// - `memory`: `[b, len, d]`; returns `[b, q, d]`
+    /// - `self_attn_mask`: `[b, q, q]`, `true` where query `i` may not see query `j`
     pub fn forward(
         &self,
         tgt: Tensor<3>,
@@ -168,10 +169,11 @@ impl DeformableDecoderLayer {
         reference_points: Tensor<4>,
         memory: Tensor<3>,
         spatial_shapes: &[[usize; 2]],
+        self_attn_mask: Option<Tensor<3, Bool>>,
     ) -> Tensor<3> {
         let qk = tgt.clone() + query_pos.clone();
         // [b, q, d]
-        let attn = self.self_attn.forward(qk.clone(), qk, tgt.clone(), None);
+        let attn = self.self_attn.forward_masked(qk.clone(), qk, tgt.clone(), self_attn_mask);
         let x = self.self_attn_layer_norm.forward(tgt + self.dropout.forward(attn));
         let query = x.clone() + query_pos;
         // [b, q, d]
@@ -262,6 +264,9 @@ impl DeformableDecoder {
     /// # Shapes
     /// - `tgt`, `query_pos`: `[b, q, d]`; `reference_points`: `[b, q, 2|4]` in `[0, 1]`
     /// - `memory`: `[b, len, d]`
+    /// - `self_attn_mask`: `[b, q, q]`, `true` where query `i` may not see query `j`
+    ///   (denoising groups); `None` lets every query see every other
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         tgt: Tensor<3>,
@@ -270,6 +275,7 @@ impl DeformableDecoder {
         memory: Tensor<3>,
         spatial_shapes: &[[usize; 2]],
         bbox_embed: Option<&[Mlp]>,
+        self_attn_mask: Option<Tensor<3, Bool>>,
     ) -> DecoderOutput {
         let levels = spatial_shapes.len();
         let [b, q, _] = reference_points.dims();
@@ -280,7 +286,14 @@ impl DeformableDecoder {
             let c = reference.dims()[2];
             // [b, q, levels, c] (valid ratios are 1)
             let reference_input = reference.clone().unsqueeze_dim::<4>(2).expand([b, q, levels, c]);
-            x = layer.forward(x, query_pos.clone(), reference_input, memory.clone(), spatial_shapes);
+            x = layer.forward(
+                x,
+                query_pos.clone(),
+                reference_input,
+                memory.clone(),
+                spatial_shapes,
+                self_attn_mask.clone(),
+            );
             if let Some(heads) = bbox_embed {
                 // [b, q, 4]
                 let delta = heads[idx].forward(x.clone());

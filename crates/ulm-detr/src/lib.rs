@@ -36,6 +36,7 @@ pub mod criterion;
 pub mod deformable_detr;
 pub mod deformable_transformer;
 pub mod detr;
+pub mod dn;
 pub mod error;
 pub mod heads;
 pub mod localizer;

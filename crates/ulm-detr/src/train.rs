@@ -15,6 +15,7 @@ use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTas
 
 use crate::backbone::{Backbone, BackboneConfig};
 use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
+use crate::dn::{DnConfig, dn_batch};
 use crate::postprocess::{QueryBox, detections_sigmoid, detections_softmax};
 use crate::weights::{load_model, save_model};
 use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
@@ -67,6 +68,14 @@ pub struct ModelSpec {
     pub aux_loss: bool,
     /// Detections kept per patch at validation/inference. Default 100.
     pub top_k: usize,
+    /// Denoising queries per image during training (DN-DETR; two-stage Deformable DETR
+    /// only): groups of jittered ground-truth boxes that the decoder learns to
+    /// reconstruct, `groups = max(1, dn_queries / most boxes in a patch)`. 0 = off
+    /// (default); 100–200 is the usual budget.
+    pub dn_queries: usize,
+    /// Denoising box noise λ: centres move by up to λ·w/2, sizes by up to ±λ·w.
+    /// Default 0.4 (DN-DETR's).
+    pub dn_box_noise: f64,
 }
 
 impl Default for ModelSpec {
@@ -83,6 +92,8 @@ impl Default for ModelSpec {
             loss_weights: None,
             aux_loss: true,
             top_k: 100,
+            dn_queries: 0,
+            dn_box_noise: 0.4,
         }
     }
 }
@@ -183,6 +194,16 @@ impl TrainFile {
         if !ok3(&m.matcher_weights) || !ok3(&m.loss_weights) {
             return Err(err("model.matcher_weights / loss_weights must be finite and >= 0".into()));
         }
+        if m.dn_queries > 10_000 || !(m.dn_box_noise.is_finite() && (0.0..=2.0).contains(&m.dn_box_noise)) {
+            return Err(err("model.dn_queries must be <= 10000 and model.dn_box_noise in [0, 2]".into()));
+        }
+        if m.dn_queries > 0 && !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
+            return Err(err(
+                "model.dn_queries needs kind = \"deformable-detr\" with two_stage = true (denoising queries are \
+                 embedded like two-stage proposals)"
+                    .into(),
+            ));
+        }
         let widths = match m.preset {
             SizePreset::Tiny => vec![16, 32, 64, 128],
             SizePreset::Paper => vec![64, 64, 128, 256, 512],
@@ -280,6 +301,8 @@ pub struct DeformableDetrTask {
     pub criterion: SetCriterion,
     /// Detections kept per patch.
     pub top_k: usize,
+    /// Denoising queries (training only).
+    pub dn: DnConfig,
 }
 
 impl DeformableDetrTask {
@@ -298,7 +321,12 @@ impl DeformableDetrTask {
             .with_with_box_refine(spec.box_refine)
             .with_two_stage(spec.two_stage)
             .with_dropout(dropout);
-        Self { config, criterion: criterion(spec, CriterionConfig::deformable_detr()), top_k: spec.top_k }
+        Self {
+            config,
+            criterion: criterion(spec, CriterionConfig::deformable_detr()),
+            top_k: spec.top_k,
+            dn: DnConfig { queries: spec.dn_queries, box_noise: spec.dn_box_noise },
+        }
     }
 }
 
@@ -323,10 +351,18 @@ impl TrainTask for DeformableDetrTask {
     }
 
     fn loss(&self, model: &DeformableDetr, batch: &[Sample], device: &Device) -> Result<TaskLoss, String> {
-        let out = model.forward(batch_images(batch, device));
+        let targets = targets(batch);
+        let dn = if model.two_stage.is_some() { dn_batch(&self.dn, &targets, device) } else { None };
+        let (out, dn_out) = model.forward_dn(batch_images(batch, device), dn.as_ref());
         let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
-        let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets(batch)).map_err(|e| e.to_string())?;
-        Ok(TaskLoss { total: l.total, components: vec![l.class, l.bbox, l.giou] })
+        let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets).map_err(|e| e.to_string())?;
+        let mut total = l.total;
+        if let (Some(dn), Some(dn_out)) = (dn, dn_out) {
+            if let Some(d) = self.criterion.dn_loss(&dn_out, &dn, &targets).map_err(|e| e.to_string())? {
+                total = total + d;
+            }
+        }
+        Ok(TaskLoss { total, components: vec![l.class, l.bbox, l.giou] })
     }
 
     fn predict(&self, model: &DeformableDetr, batch: &[Sample], device: &Device) -> Vec<Vec<ScoredPoint>> {

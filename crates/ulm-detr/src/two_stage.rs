@@ -107,13 +107,19 @@ impl TwoStage {
         let idx = idx.unsqueeze_dim::<3>(2).expand([b, k, 4]);
         let topk_coords = enc_coord.clone().gather(1, idx).detach();
         let reference_points = sigmoid(topk_coords.clone());
+        let (query_pos, tgt) = self.embed(topk_coords);
+        Proposals { query_pos, tgt, reference_points, enc_outputs: (enc_class, enc_coord) }
+    }
+
+    /// Query position and content of boxes given as inverse-sigmoid logits: what the
+    /// decoder receives for a proposal (and for a denoising query, DN-DETR).
+    ///
+    /// # Shapes
+    /// - `logits`: `[b, k, 4]` → (`[b, k, d]`, `[b, k, d]`)
+    pub fn embed(&self, logits: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let d = self.enc_output.weight.dims()[1];
         // [b, k, 2d]
-        let pos = self.pos_trans_norm.forward(self.pos_trans.forward(proposal_pos_embed(topk_coords, d)));
-        Proposals {
-            query_pos: pos.clone().narrow(2, 0, d),
-            tgt: pos.narrow(2, d, d),
-            reference_points,
-            enc_outputs: (enc_class, enc_coord),
-        }
+        let pos = self.pos_trans_norm.forward(self.pos_trans.forward(proposal_pos_embed(logits, d)));
+        (pos.clone().narrow(2, 0, d), pos.narrow(2, d, d))
     }
 }

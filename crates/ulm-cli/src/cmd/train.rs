@@ -35,6 +35,12 @@ pub struct Args {
     /// Override `train.steps` (e.g. to extend a finished run with `--resume`).
     #[arg(long)]
     steps: Option<usize>,
+    /// Do not train: package the run's best checkpoint (`runs_dir/name/best/` with the
+    /// run's config, metrics.csv and curves.png) into DIR, a self-contained model folder
+    /// for `ulm localize --method de-detr|detr --weights DIR` (how `models/de-detr` was
+    /// made).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "init", "steps"])]
+    package: Option<PathBuf>,
 }
 
 /// Progress bar with the loss components, steps/s and ETA. When stderr is not a terminal
@@ -162,6 +168,26 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         }
         Ok(())
     };
+    if let Some(dest) = &args.package {
+        anyhow::ensure!(
+            !ulm_unet::is_unet_config(&text),
+            "{}: --package makes DE-DETR/DETR model folders; a U-Net run's best/ folder is already one",
+            args.config.display()
+        );
+        let file = TrainFile::parse(&text, &args.config)?;
+        let run_dir = file.train.runs_dir.join(&file.train.name);
+        let folder = ulm_detr::localizer::ModelFolder::package(&run_dir, dest)
+            .with_context(|| format!("packaging {} into {}", run_dir.display(), dest.display()))?;
+        ctx.summary(format_args!(
+            "packaged {} (step {}, validation F1 {:.3} at score threshold {:.2}) into {}",
+            run_dir.display(),
+            folder.calibration.step,
+            folder.calibration.scores.f1,
+            folder.calibration.scores.threshold,
+            dest.display()
+        ));
+        return Ok(());
+    }
     let out = if ulm_unet::is_unet_config(&text) {
         let mut file = UnetTrainFile::parse(&text, &args.config)?;
         steps(&mut file.train)?;
