@@ -47,8 +47,8 @@ impl BubbleResponse<'_> {
                 // cos / sin of 2πu at element `lo`, rotated by 2π pitch / aperture per element.
                 let (mut sn, mut cs) = (std::f64::consts::TAU * (m.elem_x[lo] - xp) / aperture).sin_cos();
                 let mut acc = Complex32::new(0.0, 0.0);
-                for i in lo..=hi {
-                    let xe = m.elem_x[i];
+                let elements = m.elem_x[lo..=hi].iter().zip(&self.gain[lo..=hi]).zip(&rx[lo..=hi]);
+                for ((&xe, &gain), &rx) in elements {
                     let c = cs;
                     (cs, sn) = (cs * cd - sn * sd, sn * cd + cs * sd);
                     let a = if lo == hi {
@@ -61,9 +61,9 @@ impl BubbleResponse<'_> {
                     if a == 0.0 {
                         continue;
                     }
-                    let w = (a * self.gain[i]) as f32;
+                    let w = (a * gain) as f32;
                     let d = xp - xe;
-                    let t_rx = (d * d + zp2).sqrt() * per_mm - rx[i];
+                    let t_rx = (d * d + zp2).sqrt() * per_mm - rx;
                     let mut sum = Complex32::new(0.0, 0.0);
                     for &t_tx in &tx {
                         let x = t_tx + t_rx;
