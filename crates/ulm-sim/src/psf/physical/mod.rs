@@ -16,7 +16,10 @@
 //! The template `T` is tabulated once per configuration on a grid of bubble depths (linear
 //! interpolation in between) and lateral positions (nearest; it changes laterally only where
 //! the array clips the aperture), each over offsets `±L` at a fine step (bilinear), and
-//! normalised so that a bubble at the reference depth on the axis has peak 1.
+//! normalised so that a bubble at the reference depth on the axis has peak 1. Each template
+//! is filled by [`BubbleResponse::template`] (the sums of [`BubbleResponse::at`], with what a
+//! row shares computed once; equal to `at` to 1e-13 of the peak), and with mirror-symmetric
+//! angles the slices left of the axis are the laterally reversed slices right of it.
 
 use ndarray::{Array2, ArrayViewMut2};
 use num_complex::Complex32;
