@@ -278,7 +278,16 @@ fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
             break;
         }
     }
-    buf.extend_from_slice(&tmp[i..]);
+    push_short(buf, &tmp[i..]);
+}
+
+/// Appends a few bytes one by one: for the short pieces of a number this beats
+/// `extend_from_slice`, which calls `memcpy`.
+#[inline]
+fn push_short(buf: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        buf.push(b);
+    }
 }
 
 /// A float that ryu formats, with the number of binary digits after the point in its exact
@@ -359,15 +368,17 @@ fn push_fixed<const D: usize>(buf: &mut Vec<u8>, fmt: &mut ryu::Buffer, v: f64) 
     if s.is_nan() || s.abs() >= (1u64 << 43) as f64 {
         return push_float(buf, fmt, v);
     }
-    let floor = s.floor();
-    let frac = s - floor; // exact: |s| < 2^43 keeps at least 10 fractional bits
+    // floor without a libm call; exact: |s| < 2^43 keeps at least 10 fractional bits.
+    let t = s as i64;
+    let floor = if (t as f64) > s { t - 1 } else { t };
+    let frac = s - floor as f64;
     if (frac - 0.5).abs() <= s.abs() * f64::EPSILON {
         let start = buf.len();
         write!(buf, "{v:.D$}").expect("writing to a Vec cannot fail");
         trim_fraction(buf, start);
         return;
     }
-    let r = if frac > 0.5 { floor + 1.0 } else { floor } as i64;
+    let r = if frac > 0.5 { floor + 1 } else { floor };
     if r < 0 {
         buf.push(b'-');
     }
@@ -388,7 +399,7 @@ fn push_fixed<const D: usize>(buf: &mut Vec<u8>, fmt: &mut ryu::Buffer, v: f64) 
             tmp[i] = b'0' + (f % 10) as u8;
             f /= 10;
         }
-        buf.extend_from_slice(&tmp[..digits]);
+        push_short(buf, &tmp[..digits]);
     }
 }
 
