@@ -1,6 +1,8 @@
-//! CSV table throughput on 200,000 rows: `io/csv_write_200k`, `io/csv_read_200k`
-//! (localizations `frame,x_mm,z_mm,score`) and `io/tracks_write_200k`, `io/tracks_read_200k`
-//! (2,000 tracks of 100 points). Run: `cargo bench -p ulm-io --bench csv`.
+//! Table throughput on 200,000 rows: `io/csv_write_200k`, `io/csv_read_200k`
+//! (localizations `frame,x_mm,z_mm,score`), `io/tracks_write_200k`, `io/tracks_read_200k`
+//! (2,000 tracks of 100 points, CSV) and `io/tracks_parquet_write_200k`,
+//! `io/tracks_parquet_read_200k` (the same tracks as Parquet).
+//! Run: `cargo bench --workspace --bench csv`.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -51,6 +53,10 @@ fn bench(c: &mut Criterion) {
     write_tracks(&tp, &tracks).unwrap();
     g.bench_function("tracks_write_200k", |b| b.iter(|| write_tracks(&tp, &tracks).unwrap()));
     g.bench_function("tracks_read_200k", |b| b.iter(|| read_tracks(&tp).unwrap()));
+    let pp = dir.path().join("tracks.parquet");
+    write_tracks(&pp, &tracks).unwrap();
+    g.bench_function("tracks_parquet_write_200k", |b| b.iter(|| write_tracks(&pp, &tracks).unwrap()));
+    g.bench_function("tracks_parquet_read_200k", |b| b.iter(|| read_tracks(&pp).unwrap()));
     g.finish();
 }
 

@@ -61,6 +61,7 @@ mod tiff_write;
 pub use atomic::{atomic_write, atomic_write_bytes};
 pub use axis::AxisOrder;
 pub use convert::DType;
+pub use csv_table::{TRACK_POSITION_DECIMALS, TRACK_VELOCITY_DECIMALS};
 pub use error::{Error, Result};
 pub use formats::detect_format;
 pub use frames_write::write_frames_npy;

@@ -88,15 +88,34 @@ struct Column<'a> {
     name: &'a str,
     /// Row index of the column's first value in the file.
     offset: usize,
-    values: Vec<Num>,
+    array: ArrayRef,
 }
 
 impl<'a> Column<'a> {
     fn of(path: &'a Path, batch: &RecordBatch, name: &'a str, offset: usize) -> Result<Option<Self>> {
         let Some(a) = batch.column_by_name(name) else { return Ok(None) };
-        let values = numbers(a.as_ref())
-            .ok_or_else(|| Error::format(path, format!("column `{name}` has type {}, not a number", a.data_type())))?;
-        Ok(Some(Self { path, name, offset, values }))
+        let numeric = matches!(
+            a.data_type(),
+            DataType::Float64
+                | DataType::Float32
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+        );
+        if !numeric {
+            return Err(Error::format(path, format!("column `{name}` has type {}, not a number", a.data_type())));
+        }
+        Ok(Some(Self { path, name, offset, array: a.clone() }))
+    }
+
+    /// Every value as a [`Num`] (the general path).
+    fn values(&self) -> Vec<Num> {
+        numbers(self.array.as_ref()).expect("checked numeric in Column::of")
     }
 
     fn err(&self, row: usize, what: &str) -> Error {
@@ -105,7 +124,26 @@ impl<'a> Column<'a> {
 
     /// Integer values in `0..=max` (floats only when integral).
     fn uints(&self, max: u64) -> Result<Vec<u64>> {
-        self.values
+        // Fast paths for the types ulm and pandas write, without nulls: the same values and
+        // errors as the general path below.
+        let a = self.array.as_ref();
+        if a.null_count() == 0 {
+            let fast: Option<Vec<u64>> = match a.data_type() {
+                DataType::UInt32 => {
+                    Some(a.as_primitive::<UInt32Type>().values().iter().map(|&v| u64::from(v)).collect())
+                }
+                DataType::UInt64 => Some(a.as_primitive::<UInt64Type>().values().to_vec()),
+                DataType::Int64 => {
+                    let v = a.as_primitive::<Int64Type>().values();
+                    v.iter().all(|&x| x >= 0).then(|| v.iter().map(|&x| x as u64).collect())
+                }
+                _ => None,
+            };
+            if let Some(v) = fast.filter(|v| v.iter().all(|&x| x <= max)) {
+                return Ok(v);
+            }
+        }
+        self.values()
             .iter()
             .enumerate()
             .map(|(r, &v)| {
@@ -124,7 +162,11 @@ impl<'a> Column<'a> {
 
     /// Float values; nulls are an error when `required`, else NaN.
     fn floats(&self, required: bool) -> Result<Vec<f64>> {
-        self.values
+        let a = self.array.as_ref();
+        if a.null_count() == 0 && a.data_type() == &DataType::Float64 {
+            return Ok(a.as_primitive::<Float64Type>().values().to_vec());
+        }
+        self.values()
             .iter()
             .enumerate()
             .map(|(r, &v)| match v {

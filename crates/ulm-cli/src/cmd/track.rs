@@ -1,9 +1,10 @@
 //! `ulm track`: link localizations into tracks with velocities in mm/s.
 //!
 //! Reads a localization CSV (`frame, x_mm, z_mm`, …) and the acquisition's `meta.json`
-//! (frame rate, wavelength), writes `track_id, frame, x_mm, z_mm, vx_mm_s, vz_mm_s` and,
-//! beside it, `<out stem>.config.json` with the options it ran with (not `config.json`,
-//! which `ulm simulate` already writes into the same folder).
+//! (frame rate, wavelength), writes `track_id, frame, x_mm, z_mm, vx_mm_s, vz_mm_s` (CSV:
+//! positions to 1e-6 mm, velocities to 1e-4 mm/s; Parquet, by the `.parquet` extension:
+//! every bit) and, beside it, `<out stem>.config.json` with the options it ran with (not
+//! `config.json`, which `ulm simulate` already writes into the same folder).
 
 use std::path::PathBuf;
 
@@ -22,7 +23,8 @@ pub struct Args {
     /// The acquisition's meta.json (frame rate, wavelength) [default: meta.json beside LOCS].
     #[arg(long)]
     meta: Option<PathBuf>,
-    /// Output tracks CSV.
+    /// Output tracks: CSV (positions to 1e-6 mm, velocities to 1e-4 mm/s) or Parquet
+    /// (`.parquet`, every bit).
     #[arg(short, long)]
     out: PathBuf,
     /// Search range in mm: the largest distance from a track's predicted position to a

@@ -156,8 +156,54 @@ pub(super) fn parse_f64(s: &[u8]) -> Option<f64> {
             let v = if e10 >= 0 { v * POW10[e10 as usize] } else { v / POW10[(-e10) as usize] };
             Some(if neg { -v } else { v })
         }
+        // 17–19 digits with a fraction (what `%.17g` and shortest round-trip forms write).
+        Some((neg, mant, e10)) if (-22..0).contains(&e10) => match nearest_quotient(mant, (-e10) as usize) {
+            Some(v) => Some(if neg { -v } else { v }),
+            None => std::str::from_utf8(s).ok()?.parse().ok(),
+        },
         _ => std::str::from_utf8(s).ok()?.parse().ok(),
     }
+}
+
+/// The double nearest to `m / 10^k` (ties to even), `m > 2^53`, `k ≤ 22`: the quotient in
+/// floating point (within a few units in the last place), then corrected by exact integer
+/// comparisons of `m / 10^k` with the midpoints to its neighbours, `m · 2^-F` against
+/// `c · 10^k` in 128 bits. `None` when a product does not fit (the caller falls back).
+fn nearest_quotient(m: u64, k: usize) -> Option<f64> {
+    let p10 = 10u128.pow(k as u32);
+    let mut v = m as f64 / POW10[k];
+    for _ in 0..4 {
+        let bits = v.to_bits();
+        let (e, frac) = ((bits >> 52) as i32, bits & ((1 << 52) - 1));
+        if e == 0 || e == 0x7ff {
+            return None;
+        }
+        // v = M · 2^E; midpoints (2M ± 1) · 2^(E−1), the lower one (4M − 1) · 2^(E−2) when
+        // M is a power of two (the spacing below halves).
+        let big_m = u128::from(frac | (1 << 52));
+        let e2 = e - 1075;
+        let (lo_c, lo_f) = if frac == 0 { (4 * big_m - 1, e2 - 2) } else { (2 * big_m - 1, e2 - 1) };
+        let (hi_c, hi_f) = (2 * big_m + 1, e2 - 1);
+        // sign of m / 10^k − c · 2^f, for f < 0: m · 2^-f vs c · 10^k.
+        let cmp = |c: u128, f: i32| -> Option<std::cmp::Ordering> {
+            let shift = u32::try_from(-f).ok()?;
+            let lhs = u128::from(m).checked_shl(shift).filter(|l| l >> shift == u128::from(m))?;
+            Some(lhs.cmp(&c.checked_mul(p10)?))
+        };
+        let odd = frac & 1 == 1;
+        let below = cmp(lo_c, lo_f)?;
+        if below.is_lt() || (below.is_eq() && odd) {
+            v = f64::from_bits(bits - 1);
+            continue;
+        }
+        let above = cmp(hi_c, hi_f)?;
+        if above.is_gt() || (above.is_eq() && odd) {
+            v = f64::from_bits(bits + 1);
+            continue;
+        }
+        return Some(v);
+    }
+    None
 }
 
 /// [`parse_f64`] for `f32` (mantissa ≤ 2^24, exponent within ±10), as `str::parse::<f32>`.
@@ -344,6 +390,20 @@ mod tests {
             let got = parse_f32(s.as_bytes());
             assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "f32 `{s}`: {got:?} vs {want:?}");
         }
+    }
+
+    /// The 17–19-digit path answers itself (no fallback) for typical millimetre values, ties
+    /// to even included (`float_parser_matches_std` checks it, fallbacks included, at scale).
+    #[test]
+    fn long_mantissas_take_the_exact_quotient() {
+        for s in ["6.2538988773441234", "12.345678901234567", "0.10000000000000001", "9.999999999999999999"] {
+            let (_, m, e10) = scan(s.as_bytes()).unwrap();
+            assert!(m > 1 << 53, "{s}");
+            assert_eq!(nearest_quotient(m, (-e10) as usize), Some(s.parse().unwrap()), "{s}");
+        }
+        // 2^53 + 1 is halfway between 2^53 and 2^53 + 2: ties go to the even mantissa.
+        assert_eq!(nearest_quotient(90_071_992_547_409_930, 1), Some(9_007_199_254_740_992.0));
+        assert_eq!(nearest_quotient(90_071_992_547_409_950, 1), Some(9_007_199_254_740_996.0));
     }
 
     #[test]

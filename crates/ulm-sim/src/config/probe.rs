@@ -68,7 +68,11 @@ impl Apodization {
         if u.abs() > 0.5 {
             return 0.0;
         }
-        let c = (std::f64::consts::TAU * u).cos();
+        self.weight_of_cos((std::f64::consts::TAU * u).cos())
+    }
+
+    /// The weight at a position `u` inside the aperture (`|u| ≤ ½`) given `cos 2πu`.
+    pub(crate) fn weight_of_cos(self, c: f64) -> f64 {
         match self {
             Apodization::Rectangular => 1.0,
             Apodization::Hanning => 0.5 * (1.0 + c),

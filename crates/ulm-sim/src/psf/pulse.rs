@@ -98,6 +98,12 @@ impl PulseEcho {
         self.h[i] * (1.0 - w) + self.h[i + 1] * w
     }
 
+    /// The table behind [`PulseEcho::at`]: samples per second, the index of `t = 0`, and
+    /// the samples.
+    pub(crate) fn samples(&self) -> (f64, usize, &[Complex32]) {
+        (1.0 / self.dt_s, self.half, &self.h)
+    }
+
     /// Half-length of the tabulated support, s.
     pub fn half_support_s(&self) -> f64 {
         self.half as f64 * self.dt_s

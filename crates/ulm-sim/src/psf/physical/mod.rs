@@ -16,11 +16,16 @@
 //! The template `T` is tabulated once per configuration on a grid of bubble depths (linear
 //! interpolation in between) and lateral positions (nearest; it changes laterally only where
 //! the array clips the aperture), each over offsets `±L` at a fine step (bilinear), and
-//! normalised so that a bubble at the reference depth on the axis has peak 1.
+//! normalised so that a bubble at the reference depth on the axis has peak 1. Each template
+//! is filled by [`BubbleResponse::template`] (the sums of [`BubbleResponse::at`], with what a
+//! row shares computed once; equal to `at` to 1e-13 of the peak), and with mirror-symmetric
+//! angles the slices left of the axis are the laterally reversed slices right of it.
 
 use ndarray::{Array2, ArrayViewMut2};
 use num_complex::Complex32;
 use rayon::prelude::*;
+
+mod template;
 
 use super::SplatScratch;
 use super::pulse::{PulseEcho, PulseSpec};
@@ -75,6 +80,22 @@ impl PulseEchoModel {
         self.lambda_mm
     }
 
+    /// The elements `lo..=hi` inside the receive aperture of width `aperture` mm centred on
+    /// `xp` (at least the nearest one).
+    fn active_elements(&self, xp: f64, aperture: f64) -> (usize, usize) {
+        let pitch = self.probe.pitch_mm;
+        let x_first = self.elem_x[0];
+        let last = (self.elem_x.len() - 1) as f64;
+        let lo = ((xp - aperture / 2.0 - x_first) / pitch).ceil().clamp(0.0, last) as usize;
+        let hi = ((xp + aperture / 2.0 - x_first) / pitch).floor().clamp(0.0, last) as usize;
+        if lo > hi {
+            let k = ((xp - x_first) / pitch).round().clamp(0.0, last) as usize;
+            (k, k)
+        } else {
+            (lo, hi)
+        }
+    }
+
     /// Prepares the response to a bubble at `(xb, zb)` mm.
     pub fn bubble(&self, xb: f64, zb: f64) -> BubbleResponse<'_> {
         let w_l = self.probe.element_width_mm / self.lambda_mm;
@@ -101,18 +122,7 @@ impl BubbleResponse<'_> {
             return Complex32::new(0.0, 0.0);
         }
         let aperture = zp / m.probe.receive_f_number;
-        let pitch = m.probe.pitch_mm;
-        let x_first = m.elem_x[0];
-        let n = m.elem_x.len();
-        // Elements inside the active aperture (at least the nearest one).
-        let lo = ((xp - aperture / 2.0 - x_first) / pitch).ceil().clamp(0.0, (n - 1) as f64) as usize;
-        let hi = ((xp + aperture / 2.0 - x_first) / pitch).floor().clamp(0.0, (n - 1) as f64) as usize;
-        let (lo, hi) = if lo > hi {
-            let k = ((xp - x_first) / pitch).round().clamp(0.0, (n - 1) as f64) as usize;
-            (k, k)
-        } else {
-            (lo, hi)
-        };
+        let (lo, hi) = m.active_elements(xp, aperture);
         let dtx: Vec<f64> = m.angles.iter().map(|&(s, c)| (dz * c + dx * s) / m.c_mm_s).collect();
         let mut acc = Complex32::new(0.0, 0.0);
         for i in lo..=hi {
@@ -185,22 +195,29 @@ impl PhysicalPsf {
         let lz = (deep.pulse.half_width_at(1e-3) * model.c_mm_s / 2.0 + 0.5 * max_sin * hx as f64 * step + step)
             .min(6.0 * lambda);
         let hz = (lz / step).ceil() as usize;
-        let (nx, nz) = (2 * hx + 1, 2 * hz + 1);
-        let cells: Vec<(f64, f64)> = zs.iter().flat_map(|&z| xs.iter().map(move |&x| (z, x))).collect();
-        let mut templates: Vec<Vec<Complex32>> = cells
+        // Lateral slices whose mirror image is computed: with a mirror-symmetric set of angles
+        // (the array is symmetric about x = 0), the template of a bubble at −x is that of +x
+        // reversed laterally; simulated fields are centred, so this halves the work.
+        let mirror = mirror_slices(&xs, &model.angles);
+        let cells: Vec<(usize, usize)> = (0..zs.len()).flat_map(|iz| (0..xs.len()).map(move |ix| (iz, ix))).collect();
+        let computed: Vec<Option<Vec<Complex32>>> = cells
             .par_iter()
-            .map(|&(z, x)| {
-                let r = model.bubble(x, z);
-                let mut t = Vec::with_capacity(nx * nz);
-                for iz in 0..nz {
-                    let dz = (iz as f64 - hz as f64) * step;
-                    for ix in 0..nx {
-                        t.push(r.at((ix as f64 - hx as f64) * step, dz));
-                    }
+            .map(|&(iz, ix)| mirror[ix].is_none().then(|| model.bubble(xs[ix], zs[iz]).template(hx, hz, step)))
+            .collect();
+        let (nx, nxs) = (2 * hx + 1, xs.len());
+        let mut templates: Vec<Vec<Complex32>> = cells
+            .iter()
+            .zip(&computed)
+            .map(|(&(iz, ix), t)| match (t, mirror[ix]) {
+                (Some(t), _) => t.clone(),
+                (None, Some(m)) => {
+                    let src = computed[iz * nxs + m].as_ref().expect("mirrors are computed");
+                    src.chunks_exact(nx).flat_map(|row| row.iter().rev().copied()).collect()
                 }
-                t
+                (None, None) => unreachable!("a slice is computed or mirrored"),
             })
             .collect();
+        drop(computed);
         let reference = model.bubble(0.0, reference_depth_mm.max(lambda)).at(0.0, 0.0).norm();
         if !(reference.is_finite() && reference > 0.0) {
             return Err(SimError::Config(format!(
@@ -406,6 +423,22 @@ impl PhysicalPsf {
             self.value(0.0, z_mm, dx, dz)
         })
     }
+}
+
+/// For each lateral slice, the slice whose laterally reversed template it is (`None`: it is
+/// computed): slices left of the centre mirror those right of it when the positions are
+/// opposite (to 1e-9 mm, rounding of the grid) and every angle has its opposite (to 1e-12).
+pub(super) fn mirror_slices(xs: &[f64], angles: &[(f64, f64)]) -> Vec<Option<usize>> {
+    let mut sines: Vec<f64> = angles.iter().map(|a| a.0).collect();
+    sines.sort_by(f64::total_cmp);
+    let symmetric = sines.iter().zip(sines.iter().rev()).all(|(a, b)| (a + b).abs() <= 1e-12);
+    let n = xs.len();
+    (0..n)
+        .map(|ix| {
+            let m = n - 1 - ix;
+            (symmetric && ix < m && (xs[ix] + xs[m]).abs() <= 1e-9).then_some(m)
+        })
+        .collect()
 }
 
 /// FWHM in samples of a profile around its peak near `centre` (linear interpolation of the
