@@ -25,7 +25,7 @@ use crate::tables::{self, LocColumns, TrackColumns};
 use ulm_bench::MethodName;
 
 /// A `meta.json` as text, with the name its errors give (a file path, or `meta`).
-type MetaArg = (String, String);
+pub(crate) type MetaArg = (String, String);
 
 /// The sidecar of `meta`, parsed like a meta.json file.
 fn parse_meta(meta: &MetaArg) -> PyResult<Meta> {
@@ -33,14 +33,14 @@ fn parse_meta(meta: &MetaArg) -> PyResult<Meta> {
 }
 
 /// The sidecar of `meta` and the geometry it describes.
-fn meta_geometry(meta: &MetaArg) -> PyResult<(Meta, Geometry)> {
+pub(crate) fn meta_geometry(meta: &MetaArg) -> PyResult<(Meta, Geometry)> {
     let m = parse_meta(meta)?;
     let g = m.geometry(Path::new(&meta.1)).map_err(errors::to_py)?;
     Ok((m, g))
 }
 
 /// JSON text of a value the library serialises.
-fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| invalid(format!("internal error: {e}")))
 }
 
