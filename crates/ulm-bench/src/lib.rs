@@ -23,7 +23,8 @@
 //! let mut cfg = BenchConfig::new(vec![Preset::Sparse], 3);
 //! cfg.grid = Some((48, 48));
 //! let methods = vec![Prepared::classical(MethodName::Radial)];
-//! let report = run_bench(&cfg, &methods, &|_: &str| Box::new(ulm_core::NoProgress)).unwrap();
+//! let quiet = |_: &str| -> Box<dyn ulm_core::Progress> { Box::new(ulm_core::NoProgress) };
+//! let report = run_bench(&cfg, &methods, &quiet).unwrap();
 //! let r = &report.presets[0].methods[0];
 //! assert!(r.scores.as_ref().unwrap().frames_per_s > 0.0);
 //! assert!(report.to_markdown().contains("| radial |"));
