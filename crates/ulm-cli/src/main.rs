@@ -56,6 +56,9 @@ enum Command {
     /// Run the whole pipeline on built-in simulated data (no download) and write every
     /// intermediate result and map to one folder.
     Demo(cmd::demo::Args),
+    /// Compare every localizer on simulated data with ground truth: precision, recall, F1,
+    /// Jaccard, RMSE, COCO AP/AR, Dice of maps, frames/s (bench.md + bench.json).
+    Bench(Box<cmd::bench::Args>),
 }
 
 impl Cli {
@@ -78,6 +81,7 @@ pub(crate) fn dispatch(command: Command, ctx: &cmd::Context) -> anyhow::Result<(
         Command::Dataset(a) => cmd::dataset::run(a, ctx),
         Command::Eval(a) => cmd::eval::run(a, ctx),
         Command::Demo(a) => cmd::demo::run(a, ctx),
+        Command::Bench(a) => cmd::bench::run(*a, ctx),
     }
 }
 

@@ -19,18 +19,21 @@ pub enum FramesIn<'py> {
 
 impl<'py> FramesIn<'py> {
     /// Borrows `obj`, which must be a 3-D float32 or complex64 array (the Python layer
-    /// converts other dtypes).
-    pub fn borrow(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
-        if let Ok(a) = obj.cast::<PyArray3<f32>>() {
-            return Ok(Self::Real(a.try_readonly()?));
-        }
-        if let Ok(a) = obj.cast::<PyArray3<Complex32>>() {
-            return Ok(Self::Complex(a.try_readonly()?));
-        }
-        Err(errors::invalid(
-            "frames must be a 3-D array [frames, z, x] of float32 or complex64 (ulm's Python functions convert \
-             other numeric dtypes)",
-        ))
+    /// converts other dtypes) of finite samples; `name` (the Python argument) is named in
+    /// the errors.
+    pub fn borrow(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Self> {
+        let input = if let Ok(a) = obj.cast::<PyArray3<f32>>() {
+            Self::Real(a.try_readonly()?)
+        } else if let Ok(a) = obj.cast::<PyArray3<Complex32>>() {
+            Self::Complex(a.try_readonly()?)
+        } else {
+            return Err(errors::invalid(format!(
+                "{name} must be a 3-D array [frames, z, x] of float32 or complex64 (ulm's Python functions convert \
+                 other numeric dtypes)"
+            )));
+        };
+        input.view().check_finite(name)?;
+        Ok(input)
     }
 
     /// The borrowed samples.
@@ -52,6 +55,24 @@ pub enum FramesView<'a> {
 }
 
 impl FramesView<'_> {
+    /// An error naming `name` and the first NaN or infinite sample, if any (files have
+    /// `ulm.read(allow_non_finite=…)`; an array in memory is the caller's to clean).
+    pub fn check_finite(&self, name: &str) -> PyResult<()> {
+        let first = match self {
+            Self::Real(a) => a.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(i, v)| (i, v.to_string())),
+            Self::Complex(a) => {
+                a.indexed_iter().find(|(_, v)| !(v.re.is_finite() && v.im.is_finite())).map(|(i, v)| (i, v.to_string()))
+            }
+        };
+        match first {
+            None => Ok(()),
+            Some(((f, r, c), v)) => Err(errors::invalid(format!(
+                "{name}: sample [frame {f}, z {r}, x {c}] is {v}: frames must be finite (replace NaN/inf first, e.g. \
+                 numpy.nan_to_num)"
+            ))),
+        }
+    }
+
     /// `[frames, rows, cols]`.
     pub fn shape(&self) -> [usize; 3] {
         let d = match self {

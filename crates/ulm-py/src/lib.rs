@@ -27,6 +27,7 @@
 
 mod errors;
 mod frames;
+mod map_metrics;
 mod methods;
 mod tables;
 mod verbs;
@@ -48,5 +49,8 @@ fn _ulm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verbs::track, m)?)?;
     m.add_function(wrap_pyfunction!(verbs::render, m)?)?;
     m.add_function(wrap_pyfunction!(verbs::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(map_metrics::dice, m)?)?;
+    m.add_function(wrap_pyfunction!(map_metrics::mtf, m)?)?;
+    m.add_function(wrap_pyfunction!(map_metrics::frc, m)?)?;
     Ok(())
 }

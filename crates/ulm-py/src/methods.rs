@@ -1,18 +1,29 @@
-//! `ulm.localize(method=…)`: every localization method by name, in one place.
-//!
-//! Adding a method (a learned localizer from `ulm-detr` or `ulm-unet`) is one line in
-//! [`METHODS`] and one arm in [`localizer`]; its options arrive in [`LocalizeOptions`].
+//! `ulm.localize(method=…)`: every localization method by name, through the registry
+//! the CLI uses (`ulm_bench::methods`): the classical ones with the options of
+//! [`LocalizeOptions`], the learned ones (`de-detr`, `detr`, `unet`) from a model folder
+//! (given, or the shipped `models/<name>`).
 
+use std::path::PathBuf;
+
+use ulm_bench::MethodName;
 use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
 
 use crate::errors;
 
-/// The method names `ulm.localize` accepts (the CLI's `--method` values).
-pub const METHODS: &[&str] = &["no-shift", "centroid", "gaussian", "radial", "interp", "morph"];
-
 /// The accepted method names, for the Python module's `LOCALIZATION_METHODS`.
 pub fn names() -> Vec<&'static str> {
-    METHODS.to_vec()
+    MethodName::ALL.iter().map(|m| m.name()).collect()
+}
+
+/// Where a learned method's weights come from.
+#[derive(Debug, Clone, Default)]
+pub struct LearnedOptions {
+    /// The model folder; `None`: the shipped `models/<name>`.
+    pub weights: Option<PathBuf>,
+    /// Replaces the calibrated score threshold.
+    pub score_threshold: Option<f32>,
+    /// Folders whose ancestors may hold the shipped `models/` (the package's own folder).
+    pub search_dirs: Vec<PathBuf>,
 }
 
 /// The options of `ulm.localize`, with the CLI's defaults (`ulm localize --help`).
@@ -63,26 +74,37 @@ fn classical(method: Method, o: &LocalizeOptions) -> ClassicalConfig {
     }
 }
 
-/// The localizer called `method` with options `o`, and its config as JSON (for the
-/// record). An unknown name is a `ValueError` listing the known ones.
-pub fn localizer(method: &str, o: &LocalizeOptions) -> pyo3::PyResult<(Box<dyn Localizer>, serde_json::Value)> {
-    let m = match method.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-        "no-shift" => Method::NoShift,
-        "centroid" => Method::Centroid,
-        "gaussian" => Method::Gaussian,
-        "radial" => Method::Radial,
-        "interp" => Method::Interp { upsample: o.upsample },
-        "morph" => Method::Morph { level: o.morph_level },
-        _ => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "unknown localization method `{method}`: use one of {}",
-                METHODS.join(", ")
-            )));
+/// The localizer called `method` with options `o` (classical) or `l` (learned), its
+/// config as JSON (for the record) and the method. An unknown name is a `ValueError`
+/// listing the known ones; a learned method without a model folder an `UlmError` saying
+/// where it looked.
+pub fn localizer(
+    method: &str,
+    o: &LocalizeOptions,
+    l: &LearnedOptions,
+) -> pyo3::PyResult<(Box<dyn Localizer>, serde_json::Value, MethodName)> {
+    let name = MethodName::parse(method).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let m = match name.classical() {
+        Some(Method::Interp { .. }) => Method::Interp { upsample: o.upsample },
+        Some(Method::Morph { .. }) => Method::Morph { level: o.morph_level },
+        Some(m) => m,
+        None => {
+            let dir = match &l.weights {
+                Some(d) => d.clone(),
+                None => ulm_bench::shipped_model(name, &l.search_dirs).map_err(errors::to_py)?,
+            };
+            let (loc, cfg) = ulm_bench::load_learned(name, &dir, l.score_threshold).map_err(errors::to_py)?;
+            return Ok((loc, cfg, name));
         }
     };
+    if l.weights.is_some() || l.score_threshold.is_some() {
+        return Err(errors::invalid(format!(
+            "weights and score_threshold apply to the learned methods (de-detr, detr, unet), not `{name}`"
+        )));
+    }
     let cfg = classical(m, o);
     cfg.validate().map_err(errors::to_py)?;
     let json = serde_json::to_value(&cfg).unwrap_or_default();
     let loc = ClassicalLocalizer::new(cfg).map_err(errors::to_py)?;
-    Ok((Box::new(loc), json))
+    Ok((Box::new(loc), json, name))
 }

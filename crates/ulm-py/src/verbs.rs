@@ -20,11 +20,12 @@ use ulm_track::{LinkConfig, PredictorKind, SpatialIndex};
 
 use crate::errors::{self, invalid};
 use crate::frames::{FramesIn, FramesView, ViewSource};
-use crate::methods::{self, LocalizeOptions};
+use crate::methods::{self, LearnedOptions, LocalizeOptions};
 use crate::tables::{self, LocColumns, TrackColumns};
+use ulm_bench::MethodName;
 
 /// A `meta.json` as text, with the name its errors give (a file path, or `meta`).
-type MetaArg = (String, String);
+pub(crate) type MetaArg = (String, String);
 
 /// The sidecar of `meta`, parsed like a meta.json file.
 fn parse_meta(meta: &MetaArg) -> PyResult<Meta> {
@@ -32,14 +33,14 @@ fn parse_meta(meta: &MetaArg) -> PyResult<Meta> {
 }
 
 /// The sidecar of `meta` and the geometry it describes.
-fn meta_geometry(meta: &MetaArg) -> PyResult<(Meta, Geometry)> {
+pub(crate) fn meta_geometry(meta: &MetaArg) -> PyResult<(Meta, Geometry)> {
     let m = parse_meta(meta)?;
     let g = m.geometry(Path::new(&meta.1)).map_err(errors::to_py)?;
     Ok((m, g))
 }
 
 /// JSON text of a value the library serialises.
-fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| invalid(format!("internal error: {e}")))
 }
 
@@ -196,7 +197,7 @@ pub fn svd_filter<'py>(
         },
         block_frames,
     };
-    let input = FramesIn::borrow(frames)?;
+    let input = FramesIn::borrow(frames, "iq")?;
     let view = input.view();
     // The SVD does not use the geometry; any valid one will do.
     let geometry = Geometry::new(1.0, 1.0, 0.0, 0.0, 1.0, 1.0).map_err(errors::to_py)?;
@@ -246,7 +247,7 @@ pub fn bandpass<'py>(
     if low_hz.is_none() && high_hz.is_none() {
         return Err(invalid("nothing to do: give low_hz and/or high_hz"));
     }
-    let input = FramesIn::borrow(frames)?;
+    let input = FramesIn::borrow(frames, "frames")?;
     let view = input.view();
     let out = py
         .detach(|| -> Result<FrameStack, ClutterError> {
@@ -265,7 +266,8 @@ pub fn bandpass<'py>(
 #[pyfunction]
 #[pyo3(signature = (frames, meta, method="radial", patch=5, threshold_rel=0.1, threshold_abs=None,
     noise_factor=4.0, max_per_frame=None, min_separation_px=0.0, border_margin_px=0, max_maxima_in_patch=3,
-    crowd_level=0.25, max_shift_px=None, upsample=10, morph_level=0.5, block_frames=1000))]
+    crowd_level=0.25, max_shift_px=None, upsample=10, morph_level=0.5, block_frames=None, weights=None,
+    score_threshold=None, search_dirs=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 pub fn localize<'py>(
     py: Python<'py>,
@@ -284,7 +286,10 @@ pub fn localize<'py>(
     max_shift_px: Option<f64>,
     upsample: usize,
     morph_level: f32,
-    block_frames: usize,
+    block_frames: Option<usize>,
+    weights: Option<PathBuf>,
+    score_threshold: Option<f32>,
+    search_dirs: Vec<PathBuf>,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
     let opts = LocalizeOptions {
         patch,
@@ -300,12 +305,14 @@ pub fn localize<'py>(
         upsample,
         morph_level,
     };
-    let (localizer, cfg) = methods::localizer(method, &opts)?;
+    let learned = LearnedOptions { weights, score_threshold, search_dirs };
+    let (localizer, cfg, name) = methods::localizer(method, &opts, &learned)?;
+    let block_frames = block_frames.unwrap_or(name.block_frames());
     if block_frames == 0 {
         return Err(invalid("block_frames must be >= 1"));
     }
     let (_, g) = meta_geometry(&meta)?;
-    let input = FramesIn::borrow(frames)?;
+    let input = FramesIn::borrow(frames, "frames")?;
     let view = input.view();
     let localizer = localizer.as_ref();
     // The block loop of `ulm_localize::localize_blocks`, on the NumPy buffer in place:
@@ -325,6 +332,12 @@ pub fn localize<'py>(
             };
             out.extend_detections(&detections);
             start = end;
+        }
+        if matches!(name, MethodName::DeDetr | MethodName::Detr) {
+            // Detectors always have their box columns, as in `ulm localize`'s CSV.
+            let n = out.len();
+            out.w_mm.get_or_insert_with(|| vec![f64::NAN; n]);
+            out.h_mm.get_or_insert_with(|| vec![f64::NAN; n]);
         }
         out
     });

@@ -58,7 +58,7 @@ def test_bad_option_has_the_library_message(cli_sim, tmp_path):
 
 def test_unknown_method_lists_the_known_ones(cli_sim):
     env = np.load(cli_sim / "envelope.npy")[:2]
-    with pytest.raises(ValueError, match="unknown localization method `detr-xl`: use one of no-shift, centroid"):
+    with pytest.raises(ValueError, match="unknown localization method `detr-xl`: use one of de-detr, detr, no-shift, centroid"):
         ulm.localize(env, cli_sim / "meta.json", method="detr-xl")
     assert "radial" in ulm.LOCALIZATION_METHODS
 

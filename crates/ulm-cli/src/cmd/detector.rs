@@ -54,27 +54,13 @@ pub struct DetectorArgs {
 /// The shipped model folder `models/<name>`: beside the working directory, or above the
 /// executable (a build inside the repository, `target/*/ulm`).
 pub fn shipped(name: &str) -> anyhow::Result<PathBuf> {
-    let rel = Path::new("models").join(name);
-    let mut looked = vec![rel.clone()];
-    if rel.is_dir() {
-        return Ok(rel);
-    }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        for up in dir.ancestors() {
-            let cand = up.join(&rel);
-            if cand.is_dir() {
-                return Ok(cand);
-            }
-            looked.push(cand);
-        }
-    }
-    let list: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-    anyhow::bail!(
-        "no --weights given and no shipped model folder `models/{name}` (looked in {}); train one with \
-         `ulm train --config configs/deformable-detr-sparse-128.toml` (for detr set `kind = \"detr\"` in its \
-         [model] table) and pass --weights runs/<name>/best",
-        list.join(", ")
-    )
+    Ok(shipped_dir(ulm_bench::MethodName::parse(name)?)?)
+}
+
+/// [`shipped`] for a method, with the library's error (`ulm bench` skips on it).
+pub fn shipped_dir(method: ulm_bench::MethodName) -> Result<PathBuf, ulm_bench::BenchError> {
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    ulm_bench::shipped_model(method, exe_dir.as_slice())
 }
 
 /// The localizer for `kind` with the options applied, and the settings to record.

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has clap `Args` (raw options) and `run`, which
 //! validates the options into the library's config and calls the library.
 
+pub mod bench;
 pub mod dataset;
 pub mod demo;
 pub mod detector;

@@ -42,8 +42,11 @@ __all__ = [
     "UlmError",
     "__version__",
     "bandpass",
+    "dice",
     "evaluate",
+    "frc",
     "localize",
+    "mtf",
     "read",
     "render",
     "simulate",
@@ -341,12 +344,16 @@ def localize(
     max_shift_px: Optional[float] = None,
     upsample: int = 10,
     morph_level: float = 0.5,
-    block_frames: int = 1000,
+    block_frames: Optional[int] = None,
+    weights: Optional[PathLike] = None,
+    score_threshold: Optional[float] = None,
 ) -> pd.DataFrame:
     """Localize microbubbles in every frame (``ulm localize``).
 
-    Candidates are regional maxima of the envelope that pass the thresholds; each is
-    refined to sub-pixel precision by ``method`` on a ``patch`` x ``patch`` window.
+    Classical methods: candidates are regional maxima of the envelope that pass the
+    thresholds; each is refined to sub-pixel precision by ``method`` on a ``patch`` x
+    ``patch`` window. Learned methods (``de-detr``, ``detr``, ``unet``) run the model of a
+    model folder on overlapping tiles of each frame; the classical options do not apply.
 
     Parameters
     ----------
@@ -361,7 +368,8 @@ def localize(
         ``gaussian`` (least-squares 2-D Gaussian), ``radial`` (radial symmetry centre,
         Parthasarathy, as in PALA), ``interp`` (Lanczos-3 upsampling by ``upsample``,
         then the maximum), ``morph`` (threshold at ``morph_level``, connected component,
-        centroid).
+        centroid); learned: ``de-detr`` (Deformable DETR), ``detr`` (DETR), ``unet``
+        (Deep-ULM U-Net), each loaded from ``weights``.
     patch : int, default 5
         Patch side in pixels (odd, >= 3).
     threshold_rel : float, default 0.1
@@ -389,22 +397,35 @@ def localize(
         ``interp``: upsampling factor (grid step 1/N px).
     morph_level : float, default 0.5
         ``morph``: threshold as a fraction between the patch minimum and maximum.
-    block_frames : int, default 1000
-        Frames localized at a time (bounds the envelope buffer of IQ input).
+    block_frames : int, optional
+        Frames localized at a time (bounds the envelope buffer of IQ input). Default:
+        1000, or 32 for the learned methods (as ``ulm localize``).
+    weights : path, optional
+        Learned methods: the model folder (``runs/NAME/best`` of ``ulm train``, or a
+        packaged folder with ``model.safetensors``, ``config.json``,
+        ``calibration.json``). Default: the shipped ``models/<method>`` of the
+        repository (looked up from the working directory and from this package's
+        folder upwards); an error says where it looked when there is none.
+    score_threshold : float, optional
+        Learned methods: keep detections scoring at least this. Default: the threshold
+        calibrated on validation data (the folder's ``calibration.json``).
 
     Returns
     -------
     pandas.DataFrame
         One row per localization, sorted by frame: ``frame`` (0-based), ``x_mm``
-        (lateral, mm), ``z_mm`` (depth, mm), ``score`` (envelope at the candidate
-        pixel). ``DataFrame.attrs["ulm"]`` holds the localizer's config.
+        (lateral, mm), ``z_mm`` (depth, mm), ``score`` (classical: envelope at the
+        candidate pixel; learned: the model's confidence in [0, 1]); ``de-detr``/``detr``
+        add their box size ``w_mm``, ``h_mm``. ``DataFrame.attrs["ulm"]`` holds the
+        localizer's config.
 
     Raises
     ------
     ValueError
         An unknown ``method`` (the message lists the known ones).
     UlmError
-        An invalid option or geometry.
+        An invalid option or geometry, non-finite frames, a learned method without a
+        model folder, or ``weights``/``score_threshold`` given to a classical method.
 
     See Also
     --------
@@ -429,6 +450,9 @@ def localize(
         upsample,
         morph_level,
         block_frames,
+        None if weights is None else os.fspath(weights),
+        score_threshold,
+        [os.path.dirname(os.path.abspath(__file__))],
     )
     df = _frame(pairs)
     df.attrs["ulm"] = json.loads(config)
@@ -589,3 +613,115 @@ def evaluate(
         bands,
     )
     return json.loads(text)
+
+
+# ----------------------------------------------------------------------------- map metrics
+
+
+def _map(a: Any, name: str) -> np.ndarray:
+    m = np.asarray(a)
+    if m.ndim != 2 or not (np.issubdtype(m.dtype, np.number) or m.dtype == np.bool_) or np.iscomplexobj(m):
+        raise UlmError(f"{name} must be a real 2-D map [z, x], got shape {m.shape} of {m.dtype}")
+    return m.astype(np.float32, copy=False)
+
+
+def dice(pred: np.ndarray, gt: np.ndarray, *, rule: str = "positive", level: Optional[float] = None) -> Dict[str, Any]:
+    """Dice coefficient of two maps on the same grid (``ulm eval --map --gt-map``).
+
+    Parameters
+    ----------
+    pred, gt : numpy.ndarray
+        ``[z, x]`` maps (e.g. from :func:`render`), same shape, finite.
+    rule : {"positive", "above", "frac"}, default "positive"
+        How both maps are binarized: ``value > 0``, ``value > level`` (map units), or
+        ``value > level * max`` (``level`` in [0, 1)).
+    level : float, optional
+        The threshold of ``above`` / ``frac``.
+
+    Returns
+    -------
+    dict
+        ``{"rule": ..., "score": {"dice", "pred_pixels", "gt_pixels", "overlap"}}``;
+        Dice ``2 |A n B| / (|A| + |B|)`` in [0, 1].
+    """
+    return json.loads(_ulm.dice(_map(pred, "pred"), _map(gt, "gt"), rule, level))
+
+
+def mtf(
+    map: np.ndarray,
+    meta: Meta,
+    line_mm: Sequence[float],
+    *,
+    pixel_mm: Optional[float] = None,
+    fov_mm: Optional[Sequence[float]] = None,
+    smooth_sigma: float = 1.0,
+    norm: str = "dc",
+) -> Dict[str, Any]:
+    """Modulation transfer function of a map along a line (``ulm eval --mtf-line``).
+
+    Parameters
+    ----------
+    map : numpy.ndarray
+        A ``[z, x]`` map rendered by :func:`render` with the same ``meta``, ``pixel_mm``
+        and ``fov_mm`` (its grid is recomputed from them).
+    meta : dict or path
+        Geometry of the acquisition.
+    line_mm : (x0, z0, x1, z1)
+        The segment, mm; sampled every map pixel, bilinearly.
+    pixel_mm, fov_mm : optional
+        As in :func:`render` (default pixel: wavelength / 10; field of view: the image's).
+    smooth_sigma : float, default 1.0
+        Gaussian smoothing of the profile, samples.
+    norm : {"dc", "max"}, default "dc"
+        Normalise by the windowed profile's DC (the paper's) or the curve's maximum.
+
+    Returns
+    -------
+    dict
+        ``freq_per_mm`` (cycles/mm), ``mtf``, and the settings (``line_mm``,
+        ``samples``, ``sample_mm``, ``norm``, ``smooth_sigma``).
+    """
+    fov = None if fov_mm is None else [float(v) for v in fov_mm]
+    line = [float(v) for v in line_mm]
+    return json.loads(_ulm.mtf(_map(map, "map"), _meta_arg(meta), line, pixel_mm, fov, smooth_sigma, norm))
+
+
+def frc(
+    locs: pd.DataFrame,
+    meta: Meta,
+    *,
+    split: str = "frames",
+    block: int = 100,
+    seed: int = 0,
+    pixel_mm: Optional[float] = None,
+    sigma_px: float = 1.0,
+) -> Dict[str, Any]:
+    """Fourier ring correlation of two halves of a localization table (``ulm eval
+    --frc-locs``): each half rendered as a Gaussian density map, the resolution where
+    the correlation first drops below 1/7.
+
+    Parameters
+    ----------
+    locs : pandas.DataFrame
+        Localizations (``frame``, ``x_mm``, ``z_mm``).
+    meta : dict or path
+        Geometry (wavelength for the default pixel).
+    split : {"frames", "random"}, default "frames"
+        Alternating blocks of ``block`` frames (blocks should outlast a bubble's
+        transit), or per localization by a seeded hash.
+    block : int, default 100
+        Frames per block of ``split="frames"``.
+    seed : int, default 0
+        Seed of ``split="random"``.
+    pixel_mm : float, optional
+        Map pixel, mm. Default: wavelength / 10.
+    sigma_px : float, default 1.0
+        Gaussian per localization, pixels.
+
+    Returns
+    -------
+    dict
+        ``resolution_mm`` and ``resolution_wavelengths`` (None when the curve stays
+        above 1/7), ``freq_per_mm``, ``frc``, ``halves``, ``pixel_mm``, ``grid``.
+    """
+    return json.loads(_ulm.frc(_loc_columns(locs, "localizations"), _meta_arg(meta), split, block, seed, pixel_mm, sigma_px))

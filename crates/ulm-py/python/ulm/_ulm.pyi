@@ -67,7 +67,10 @@ def localize(
     max_shift_px: Optional[float] = None,
     upsample: int = 10,
     morph_level: float = 0.5,
-    block_frames: int = 1000,
+    block_frames: Optional[int] = None,
+    weights: Optional[str] = None,
+    score_threshold: Optional[float] = None,
+    search_dirs: List[str] = ...,
 ) -> Tuple[Columns, str]: ...
 def track(
     locs: Dict[str, npt.NDArray[Any]],
@@ -96,4 +99,28 @@ def evaluate(
     gate_wavelengths: float = 0.5,
     gate_mm: Optional[float] = None,
     bands: int = 3,
+) -> str: ...
+def dice(
+    pred: npt.NDArray[np.float32],
+    gt: npt.NDArray[np.float32],
+    rule: str = "positive",
+    level: Optional[float] = None,
+) -> str: ...
+def mtf(
+    map: npt.NDArray[np.float32],
+    meta: MetaArg,
+    line_mm: Sequence[float],
+    pixel_mm: Optional[float] = None,
+    fov_mm: Optional[Sequence[float]] = None,
+    smooth_sigma: float = 1.0,
+    norm: str = "dc",
+) -> str: ...
+def frc(
+    locs: Dict[str, npt.NDArray[Any]],
+    meta: MetaArg,
+    split: str = "frames",
+    block: int = 100,
+    seed: int = 0,
+    pixel_mm: Optional[float] = None,
+    sigma_px: float = 1.0,
 ) -> str: ...
