@@ -612,6 +612,17 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/pipeline.example.toml");
+        let c = PipelineConfig::from_file(&path).unwrap();
+        assert_eq!(c.localize.methods, vec![MethodName::Radial, MethodName::Gaussian]);
+        assert_eq!(c.input.simulate.as_ref().map(|s| s.preset), Some(Preset::Tissue));
+        // Every key it writes out is the default, except those the example sets.
+        assert_eq!(c.track, TrackConfig::default());
+        assert_eq!(c.eval, EvalConfig::default());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_name_the_file_and_key() {
         let text = "[input]\nframes = \"iq.npy\"\n[localize]\nmethods = [\"radial\"]\ntreshold_rel = 0.2\n";
         let e = PipelineConfig::from_toml(text, Path::new("conf/p.toml")).unwrap_err().to_string();

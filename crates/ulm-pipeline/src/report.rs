@@ -352,23 +352,22 @@ fn maps(d: &ReportData<'_>) -> Section {
          map are in <method>/maps/."
             .into(),
     ));
+    let columns = d.methods.len() + usize::from(d.gt_maps.is_some());
+    let mut cells = Vec::new();
     for (name, title) in MAP_TITLES {
-        let mut figs = Vec::new();
-        if name == "loc_density"
-            && let Some(gt) = &d.gt_maps
-            && let Some((_, png)) = gt.iter().find(|(n, _)| n == name)
-        {
-            figs.push((format!("{title}: ground truth"), png.clone()));
+        if let Some(gt) = &d.gt_maps {
+            // The ground truth has a localization density only (no tracks).
+            cells.push(
+                gt.iter().find(|(n, _)| n == name).map(|(_, png)| (format!("{title}: ground truth"), png.clone())),
+            );
         }
         for m in &d.methods {
-            if let Some((_, png)) = m.maps.iter().find(|(n, _)| n == name) {
-                figs.push((format!("{title}: {}", m.method), png.clone()));
-            }
-        }
-        if !figs.is_empty() {
-            s.push(Block::Figures(figs));
+            cells.push(
+                m.maps.iter().find(|(n, _)| n == name).map(|(_, png)| (format!("{title}: {}", m.method), png.clone())),
+            );
         }
     }
+    s.push(Block::FigureGrid { columns, cells });
     s
 }
 

@@ -27,6 +27,14 @@ pub enum Block {
     /// Figures side by side in equal columns (each shrunk to its column, never enlarged;
     /// wrapping on narrow screens): `(caption, PNG bytes)`.
     Figures(Vec<(String, Vec<u8>)>),
+    /// Figures in a grid of `columns` equal columns, cell by cell (`None`: an empty cell),
+    /// so that rows of related figures line up (e.g. one column per method).
+    FigureGrid {
+        /// Columns of the grid.
+        columns: usize,
+        /// Cells, row by row: `(caption, PNG bytes)` or an empty cell.
+        cells: Vec<Option<(String, Vec<u8>)>>,
+    },
     /// Preformatted text (a command line, a config file), shown verbatim.
     Code(String),
 }
@@ -157,16 +165,33 @@ fn block_html(b: &Block, h: &mut String) {
         Block::Figures(figs) => {
             h.push_str("<div class=\"figs\">\n");
             for (caption, png) in figs {
-                let alt = escape(caption);
-                h.push_str(&format!(
-                    "<figure><img alt=\"{alt}\" src=\"data:image/png;base64,{}\"><figcaption>{alt}</figcaption></figure>\n",
-                    base64::engine::general_purpose::STANDARD.encode(png)
-                ));
+                figure_html(caption, png, h);
+            }
+            h.push_str("</div>\n");
+        }
+        Block::FigureGrid { columns, cells } => {
+            h.push_str(&format!(
+                "<div class=\"figs\" style=\"grid-template-columns:repeat({},minmax(0,1fr))\">\n",
+                columns.max(&1)
+            ));
+            for cell in cells {
+                match cell {
+                    Some((caption, png)) => figure_html(caption, png, h),
+                    None => h.push_str("<figure></figure>\n"),
+                }
             }
             h.push_str("</div>\n");
         }
         Block::Code(t) => h.push_str(&format!("<pre>{}</pre>\n", escape(t))),
     }
+}
+
+fn figure_html(caption: &str, png: &[u8], h: &mut String) {
+    let alt = escape(caption);
+    h.push_str(&format!(
+        "<figure><img alt=\"{alt}\" src=\"data:image/png;base64,{}\"><figcaption>{alt}</figcaption></figure>\n",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ));
 }
 
 /// `text` with `& < > " '` replaced by entities (safe in element content and in quoted
@@ -207,6 +232,12 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD.decode(&html[start..end]).unwrap();
         assert_eq!(decoded, png);
         assert!(html.contains("alt=\"curve &lt;a&gt;\""));
+        // A grid keeps its columns, with empty cells where a figure is missing.
+        let mut s = Section::new("grid");
+        s.push(Block::FigureGrid { columns: 2, cells: vec![None, Some(("b".into(), png))] });
+        let html = HtmlReport::new("r").section(s).to_html();
+        assert!(html.contains("repeat(2,minmax(0,1fr))") && html.contains("<figure></figure>"));
+        assert_eq!(html.matches("base64,").count(), 1);
     }
 
     #[test]
