@@ -573,7 +573,7 @@ impl PipelineConfig {
             return Err(format!("render.speed_max must be > 0, got {:?}", r.speed_max));
         }
         let e = &self.eval;
-        if !(e.gate_wavelengths.is_finite() && e.gate_wavelengths > 0.0) || !pos(e.gate_mm) {
+        if !(e.gate_wavelengths.is_finite() && e.gate_wavelengths > 0.0 && pos(e.gate_mm)) {
             return Err("eval.gate_wavelengths / gate_mm must be > 0".into());
         }
         if e.bands == 0 || e.plot_bands == 0 {
@@ -582,7 +582,7 @@ impl PipelineConfig {
         if e.frc_block == 0 {
             return Err("eval.frc_block must be >= 1".into());
         }
-        if !pos(e.frc_pixel_mm) || !(e.frc_sigma_px.is_finite() && e.frc_sigma_px > 0.0) {
+        if !(pos(e.frc_pixel_mm) && e.frc_sigma_px.is_finite() && e.frc_sigma_px > 0.0) {
             return Err("eval.frc_pixel_mm / frc_sigma_px must be > 0".into());
         }
         if !(e.mtf_sigma.is_finite() && e.mtf_sigma >= 0.0) {

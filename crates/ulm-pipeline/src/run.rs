@@ -435,7 +435,7 @@ fn run_built(
             n_tracks: tracks.len(),
             localize_seconds: *loc_secs,
             metrics: metrics.clone(),
-            dice: dice.clone(),
+            dice,
             frc_resolution_mm,
         });
         reports.push(MethodReport {

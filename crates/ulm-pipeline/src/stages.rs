@@ -13,7 +13,7 @@ use ulm_eval::mtf::{MtfConfig, MtfCurve, MtfNorm, line_profile, mtf};
 use ulm_io::NpyStreamWriter;
 use ulm_render::{ImageStyle, MapGrid};
 use ulm_report::{LinePlot, MapFigure};
-use ulm_track::{LinkConfig, SpatialIndex};
+use ulm_track::LinkConfig;
 
 use crate::PipelineError;
 use crate::config::{EvalConfig, FilterConfig, RenderConfig, TrackConfig};
@@ -190,7 +190,7 @@ pub(crate) fn link_config(t: &TrackConfig, g: &Geometry) -> Result<LinkConfig, u
         max_speed_ratio: t.speed_rejection.then_some(t.max_speed_ratio),
         min_rejectable_step_mm: t.min_rejectable_step_mm.unwrap_or(g.wavelength_mm / 4.0),
         frame_rate_hz: g.frame_rate_hz,
-        index: t.index.unwrap_or_else(SpatialIndex::default),
+        index: t.index.unwrap_or_default(),
     };
     cfg.validate()?;
     Ok(cfg)
