@@ -53,19 +53,15 @@ enum Command {
     Dataset(cmd::dataset::Args),
     /// Evaluate localizations (precision, recall, RMSE …) or maps (Dice, MTF, FRC).
     Eval(cmd::eval::Args),
+    /// Run the whole pipeline from a pipeline.toml (filter → localize, several methods side
+    /// by side → track → render → eval) and write every result and an HTML report.
+    Run(cmd::run::Args),
     /// Run the whole pipeline on built-in simulated data (no download) and write every
-    /// intermediate result and map to one folder.
+    /// intermediate result, map and the HTML report to one folder.
     Demo(cmd::demo::Args),
     /// Compare every localizer on simulated data with ground truth: precision, recall, F1,
     /// Jaccard, RMSE, COCO AP/AR, Dice of maps, frames/s (bench.md + bench.json).
     Bench(Box<cmd::bench::Args>),
-}
-
-impl Cli {
-    /// Parses a command line given as words (used by `ulm demo` to run its steps).
-    pub(crate) fn try_parse_from_args(argv: &[String]) -> Result<Self, clap::Error> {
-        Self::try_parse_from(argv)
-    }
 }
 
 /// Runs one subcommand.
@@ -80,6 +76,7 @@ pub(crate) fn dispatch(command: Command, ctx: &cmd::Context) -> anyhow::Result<(
         Command::Render(a) => cmd::render::run(a, ctx),
         Command::Dataset(a) => cmd::dataset::run(a, ctx),
         Command::Eval(a) => cmd::eval::run(a, ctx),
+        Command::Run(a) => cmd::run::run(a, ctx),
         Command::Demo(a) => cmd::demo::run(a, ctx),
         Command::Bench(a) => cmd::bench::run(*a, ctx),
     }

@@ -14,17 +14,33 @@ fn usage_errors_exit_1_and_help_exits_0() {
 fn demo_runs_the_whole_pipeline_and_scores_sensibly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
+    // Radial, and the shipped U-Net beside it (on 2 frames: it is slow on a CPU).
     Command::cargo_bin("ulm")
         .unwrap()
-        .args(["-q", "demo", "--frames", "120", "--seed", "3", "--out"])
+        .args(["-q", "demo", "--frames", "120", "--seed", "3", "--methods", "radial,unet", "--learned-frames", "2"])
+        .arg("--out")
         .arg(&out)
         .assert()
         .success();
-    for f in ["sim/iq.npy", "sim/gt.csv", "locs.csv", "tracks.csv", "eval.json", "maps/pred_track_density.png"] {
+    for f in [
+        "sim/iq.npy",
+        "sim/gt.csv",
+        "radial/locs.csv",
+        "radial/tracks.csv",
+        "radial/eval.json",
+        "radial/maps/track_density.png",
+        "unet/locs.csv",
+        "unet/eval.json",
+        "report.html",
+        "pipeline.toml",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    let unet: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("unet/eval.json")).unwrap()).unwrap();
+    assert_eq!(unet["frames"], 2, "the U-Net localized the first 2 frames");
     let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("radial/eval.json")).unwrap()).unwrap();
     // The radial-symmetry localizer on sparse simulated data: most bubbles found, sub-λ/4 error.
     let text = eval.to_string();
     let recall = find_number(&eval, "recall").unwrap_or_else(|| panic!("no recall in {text}"));

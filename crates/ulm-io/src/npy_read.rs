@@ -154,6 +154,31 @@ impl NpyMap {
         Ok(Self { path: path.to_path_buf(), map, header })
     }
 
+    /// Drops the pages of `frames` (stored `[t, z, x]`, C order) from this process's
+    /// resident memory once they have been copied out: a streaming read of a long
+    /// acquisition then keeps about one block resident instead of every page it touched
+    /// (file-backed pages count in the resident set until the kernel needs the memory).
+    /// The pages stay in the page cache; a later read faults them back in. Other layouts
+    /// read strided bytes from the whole file and are left alone.
+    fn release(&self, frames: &Range<usize>, shape: [usize; 3], order: AxisOrder) {
+        if order != AxisOrder::Tzx || self.header.fortran_order {
+            return;
+        }
+        let frame_bytes = shape[1] * shape[2] * self.header.dtype.size();
+        let (start, len) = (self.header.data_offset + frames.start * frame_bytes, frames.len() * frame_bytes);
+        if len == 0 || start + len > self.map.len() {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: a read-only, shared, file-backed map: `MADV_DONTNEED` only drops this
+            // process's copies of the pages, and every later access reads the file again,
+            // so no data we own is lost and no reference into the map becomes invalid.
+            // memmap2 widens the range to whole pages.
+            let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
+        }
+    }
+
     /// The data bytes (exactly as many as the header announces).
     pub fn data(&self) -> &[u8] {
         let n = self.header.data_len().unwrap_or(0);
@@ -198,7 +223,9 @@ impl BlockReader for NpyReader {
     fn read(&mut self, frames: Range<usize>) -> Result<FrameData> {
         let h = &self.map.header;
         let _ = &self.map.path;
-        Ok(bytes_to_frames(self.map.data(), h.dtype, self.shape, h.fortran_order, self.order, frames))
+        let out = bytes_to_frames(self.map.data(), h.dtype, self.shape, h.fortran_order, self.order, frames.clone());
+        self.map.release(&frames, self.shape, self.order);
+        Ok(out)
     }
 }
 

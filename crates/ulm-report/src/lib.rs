@@ -2,7 +2,8 @@
 //! mm with a colour bar in the map's units. Drawn with `plotters` on its bitmap backend
 //! with an embedded font (DejaVu Sans, rendered by `ab_glyph`): pure Rust, no system
 //! font or graphics library. A [`Figure`] is RGB pixels that encode to PNG bytes, ready
-//! to write to a file or to embed in an HTML report.
+//! to write to a file or to embed in the self-contained HTML report ([`HtmlReport`]:
+//! sections of text, tables and figures in one file, PNGs embedded as base64).
 //!
 //! ```
 //! use ulm_report::LinePlot;
@@ -20,9 +21,11 @@
 //! ```
 
 mod figure;
+mod html;
 mod line;
 mod map;
 
 pub use figure::{Figure, ReportError};
+pub use html::{Block, HtmlReport, Section, escape};
 pub use line::{LinePlot, Series};
 pub use map::{ColorBar, MapFigure};

@@ -1,15 +1,21 @@
 //! `ulm demo`: the whole pipeline on built-in simulated data, no download.
 //!
-//! Runs the same subcommands a user would, in order, and prints each command line so the
-//! demo doubles as a tutorial: simulate → (filter) → localize → eval → track → render →
-//! eval --maps. Everything lands in one output folder.
+//! Builds the pipeline config of a simulation (the `cortex` bed by default) and runs it
+//! through `ulm_pipeline::run`, exactly as `ulm run` would: simulate → (SVD filter for
+//! `tissue`) → localize with several methods side by side → track → render → evaluate →
+//! `report.html`. The resolved config is written beside the results, so
+//! `ulm run --config OUT/pipeline.toml` reruns it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
+use ulm_pipeline::methods::find_shipped;
+use ulm_pipeline::{
+    FilterConfig, InputConfig, LearnedConfig, LocalizeConfig, MethodName, PipelineConfig, RunOptions, SimulateConfig,
+};
 
 use super::Context;
 use super::localize::MethodArg;
+use super::run::{Bars, command_line, summary_line};
 use super::simulate::PresetArg;
 use crate::output::choice_name;
 
@@ -35,143 +41,83 @@ pub struct Args {
     /// Random seed (the whole demo is deterministic given it).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Localization method.
-    #[arg(long, value_enum, default_value_t = MethodArg::Radial)]
-    method: MethodArg,
+    /// Localization methods, side by side in the report (comma-separated) [default:
+    /// de-detr,radial when a shipped models/de-detr exists, else radial (plus unet when
+    /// models/unet exists)].
+    #[arg(long, alias = "method", value_enum, value_delimiter = ',', value_name = "METHOD,…")]
+    methods: Vec<MethodArg>,
+    /// Frames localized by the learned methods (de-detr, detr, unet), which are slow on a
+    /// CPU; the classical ones localize every frame.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    learned_frames: usize,
 }
 
-/// Runs one `ulm` subcommand from its words, echoing the command line.
-fn step(n: usize, total: usize, words: &[String], ctx: &Context) -> anyhow::Result<()> {
-    ctx.summary(format_args!("[{n}/{total}] ulm {}", words.join(" ")));
-    let mut argv = vec!["ulm".to_string()];
-    if ctx.quiet {
-        argv.push("-q".into());
+/// The demo's default methods: DE-DETR beside radial when its model is shipped, else
+/// radial (and the U-Net when shipped).
+fn default_methods() -> Vec<MethodName> {
+    if find_shipped("de-detr", None).is_ok() {
+        vec![MethodName::DeDetr, MethodName::Radial]
+    } else if find_shipped("unet", None).is_ok() {
+        vec![MethodName::Radial, MethodName::Unet]
+    } else {
+        vec![MethodName::Radial]
     }
-    argv.extend(words.iter().cloned());
-    let cli =
-        crate::Cli::try_parse_from_args(&argv).map_err(|e| anyhow::anyhow!("demo step `{}`: {e}", words.join(" ")))?;
-    crate::dispatch(cli.command, ctx).with_context(|| format!("demo step {n}: ulm {}", words.join(" ")))
 }
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
+/// The pipeline the demo runs.
+fn config(a: &Args) -> anyhow::Result<PipelineConfig> {
+    anyhow::ensure!(a.frames >= 2, "--frames must be at least 2, got {}", a.frames);
+    anyhow::ensure!(a.learned_frames >= 1, "--learned-frames must be at least 1");
+    let methods = if a.methods.is_empty() {
+        default_methods()
+    } else {
+        a.methods
+            .iter()
+            .map(|m| serde_json::from_value(serde_json::Value::String(choice_name(m))))
+            .collect::<Result<Vec<MethodName>, _>>()?
+    };
+    let learned = LearnedConfig { frames: Some(a.learned_frames), ..LearnedConfig::default() };
+    let bubbles = a.bubbles_per_frame.or((a.preset == PresetArg::Cortex).then_some(120.0));
+    let cfg = PipelineConfig {
+        input: InputConfig {
+            simulate: Some(SimulateConfig {
+                preset: a.preset.preset(),
+                frames: a.frames,
+                seed: a.seed,
+                bubbles_per_frame: bubbles,
+                rows: None,
+                cols: None,
+                snr_db: None,
+                psf: None,
+            }),
+            ..InputConfig::default()
+        },
+        // Only the tissue preset has clutter to remove.
+        filter: FilterConfig { svd: a.preset == PresetArg::Tissue, ..FilterConfig::default() },
+        localize: LocalizeConfig {
+            methods,
+            de_detr: learned.clone(),
+            detr: learned.clone(),
+            unet: learned,
+            ..LocalizeConfig::default()
+        },
+        track: Default::default(),
+        render: Default::default(),
+        eval: Default::default(),
+        report: ulm_pipeline::ReportConfig {
+            title: Some(format!("ulm demo: simulated `{}` acquisition", choice_name(&a.preset))),
+        },
+    };
+    cfg.validate().map_err(|m| anyhow::anyhow!("demo config: {m}"))?;
+    Ok(cfg)
 }
 
 /// Runs `ulm demo`.
 pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
-    anyhow::ensure!(a.frames >= 2, "--frames must be at least 2, got {}", a.frames);
-    let out = &a.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let sim = out.join("sim");
-    let meta = sim.join("meta.json");
-    let gt = sim.join("gt.csv");
-    let locs = out.join("locs.csv");
-    let tracks = out.join("tracks.csv");
-    let maps = out.join("maps");
-    let filter = a.preset == PresetArg::Tissue;
-    let total = if filter { 8 } else { 7 };
-    let mut n = 0;
-    let mut next = |words: Vec<String>| {
-        n += 1;
-        step(n, total, &words, ctx)
-    };
-    let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let bubbles = a.bubbles_per_frame.or((a.preset == PresetArg::Cortex).then_some(120.0));
-    let bubbles: Vec<String> = bubbles.map(|b| vec!["--bubbles-per-frame".into(), b.to_string()]).unwrap_or_default();
-
-    next(
-        w(&[
-            "simulate",
-            "--preset",
-            &choice_name(&a.preset),
-            "--frames",
-            &a.frames.to_string(),
-            "--seed",
-            &a.seed.to_string(),
-        ])
-        .into_iter()
-        .chain(bubbles)
-        .chain(["--out".into(), s(&sim)])
-        .collect(),
-    )?;
-    let frames = if filter {
-        let f = out.join("filtered").join("iq.npy");
-        next(vec!["filter".into(), s(&sim.join("iq.npy")), "--out".into(), s(&f), "--meta".into(), s(&meta)])?;
-        f
-    } else {
-        sim.join("iq.npy")
-    };
-    next(vec![
-        "localize".into(),
-        s(&frames),
-        "--method".into(),
-        choice_name(&a.method),
-        "--meta".into(),
-        s(&meta),
-        "--out".into(),
-        s(&locs),
-    ])?;
-    next(vec![
-        "eval".into(),
-        "--pred".into(),
-        s(&locs),
-        "--gt".into(),
-        s(&gt),
-        "--meta".into(),
-        s(&meta),
-        "--json".into(),
-        s(&out.join("eval.json")),
-    ])?;
-    next(vec!["track".into(), s(&locs), "--meta".into(), s(&meta), "--out".into(), s(&tracks)])?;
-    next(vec![
-        "render".into(),
-        "--locs".into(),
-        s(&gt),
-        "--meta".into(),
-        s(&meta),
-        "--out-dir".into(),
-        s(&maps),
-        "--prefix".into(),
-        "gt_".into(),
-    ])?;
-    next(vec![
-        "render".into(),
-        "--locs".into(),
-        s(&locs),
-        "--tracks".into(),
-        s(&tracks),
-        "--frames".into(),
-        s(&frames),
-        "--meta".into(),
-        s(&meta),
-        "--out-dir".into(),
-        s(&maps),
-        "--prefix".into(),
-        "pred_".into(),
-    ])?;
-    next(vec![
-        "eval".into(),
-        "--map".into(),
-        s(&maps.join("pred_loc_density.npy")),
-        "--gt-map".into(),
-        s(&maps.join("gt_loc_density.npy")),
-        "--frc-locs".into(),
-        s(&locs),
-        "--frc-meta".into(),
-        s(&meta),
-        "--curves-dir".into(),
-        s(&maps),
-        "--maps-json".into(),
-        s(&maps.join("map_eval.json")),
-    ])?;
-    ctx.summary(format_args!(
-        "demo done: simulation in {}, localizations {}, tracks {}, maps (PNG + .npy) in {}, metrics in {} and {}",
-        sim.display(),
-        locs.display(),
-        tracks.display(),
-        maps.display(),
-        out.join("eval.json").display(),
-        maps.join("map_eval.json").display()
-    ));
+    let cfg = config(&a)?;
+    let bars = Bars { quiet: ctx.quiet };
+    let summary = ulm_pipeline::run(&cfg, &RunOptions::new(&a.out, &command_line(), &bars))?;
+    ctx.summary(summary_line(&summary));
+    ctx.summary(format_args!("rerun: ulm run --config {} --out DIR", summary.out.join("pipeline.toml").display()));
     Ok(())
 }

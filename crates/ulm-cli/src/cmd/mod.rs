@@ -11,6 +11,7 @@ pub mod filter;
 pub mod info;
 pub mod localize;
 pub mod render;
+pub mod run;
 pub mod simulate;
 pub mod track;
 pub mod train;
