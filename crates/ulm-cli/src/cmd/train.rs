@@ -175,7 +175,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             args.config.display()
         );
         let file = TrainFile::parse(&text, &args.config)?;
-        let run_dir = file.train.runs_dir.join(&file.train.name);
+        let run_dir = std::path::Path::new(&file.train.runs_dir).join(&file.train.name);
         let folder = ulm_detr::localizer::ModelFolder::package(&run_dir, dest)
             .with_context(|| format!("packaging {} into {}", run_dir.display(), dest.display()))?;
         ctx.summary(format_args!(
