@@ -21,7 +21,7 @@ use ulm_sim::{Preset, SimConfig};
 use ulm_track::{LinkConfig, PredictorKind, link_with};
 
 use crate::report::{BenchReport, MethodResult, MethodScores, PresetResult};
-use crate::{BenchError, MethodName, methods};
+use crate::{BenchError, MethodError, MethodName, methods};
 
 /// Makes one progress reporter per stage, given its label (`simulating dense`, `dense ·
 /// radial`); the CLI draws one bar per method.
@@ -137,7 +137,7 @@ impl Prepared {
     }
 
     /// `method`, a learned one loaded from the folder `weights` returns. When `weights`
-    /// finds no folder ([`BenchError::NoShippedModel`]) the method is skipped with that
+    /// finds no folder ([`MethodError::NoShippedModel`]) the method is skipped with that
     /// reason; a folder that exists but does not load is an error.
     ///
     /// # Errors
@@ -152,7 +152,9 @@ impl Prepared {
         }
         let dir = match weights() {
             Ok(d) => d,
-            Err(e @ BenchError::NoShippedModel { .. }) => return Ok(Self { method, state: Err(e.to_string()) }),
+            Err(e @ BenchError::Method(MethodError::NoShippedModel { .. })) => {
+                return Ok(Self { method, state: Err(e.to_string()) });
+            }
             Err(e) => return Err(e),
         };
         if !dir.is_dir() {

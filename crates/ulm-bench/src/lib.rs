@@ -1,4 +1,5 @@
-//! Every localizer by name ([`methods`]) and `ulm bench` ([`bench`]): the papers'
+//! Every localizer by name ([`methods`], re-exported from `ulm-pipeline`, the one
+//! registry) and `ulm bench` ([`bench`]): the papers'
 //! comparison of localizers on simulated data with ground truth that the learned models
 //! were not trained on.
 //!
@@ -31,53 +32,20 @@
 //! ```
 
 pub mod bench;
-pub mod methods;
 mod report;
 
-use std::path::PathBuf;
-
 pub use bench::{BenchConfig, Prepared, ProgressFactory, run_bench};
-pub use methods::{MethodName, classical_localizer, load_learned, parse_methods, shipped_model};
 pub use report::{BenchReport, MethodResult, MethodScores, PresetResult};
+pub use ulm_pipeline::methods::{
+    self, MethodError, MethodName, classical_localizer, load_learned, parse_methods, shipped_model,
+};
 
 /// Errors of the bench and of method loading.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// A method name that does not exist.
-    #[error("unknown localization method `{name}`: use one of {known}")]
-    UnknownMethod {
-        /// The name given.
-        name: String,
-        /// The known names, comma-separated.
-        known: String,
-    },
-    /// No model folder was given and none is shipped.
-    #[error(
-        "no model folder for `{method}` given and no shipped `models/{method}` (looked in {}); train one with \
-         `ulm train --config configs/deformable-detr-sparse-128.toml` (detr: `kind = \"detr\"` in its [model] \
-         table; unet: configs/unet-tiny-128.toml) and pass its runs/<name>/best folder",
-        .looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-    )]
-    NoShippedModel {
-        /// The learned method.
-        method: MethodName,
-        /// Every folder looked at.
-        looked: Vec<PathBuf>,
-    },
-    /// A model folder that cannot be loaded.
-    #[error(
-        "loading the {method} model folder {} (model.safetensors, config.json, calibration.json and the training \
-         config, as `ulm train` writes into runs/NAME/best/): {message}",
-        .dir.display()
-    )]
-    Model {
-        /// The learned method.
-        method: MethodName,
-        /// The folder.
-        dir: PathBuf,
-        /// What is wrong (names the file).
-        message: String,
-    },
+    /// A method name, shipped model or model folder that cannot be used.
+    #[error(transparent)]
+    Method(#[from] MethodError),
     /// A setting is out of range.
     #[error("invalid bench setting: {0}")]
     Config(String),

@@ -334,14 +334,13 @@ impl SetCriterion {
                 weight[bi * n + qi] = 1.0;
             }
         }
-        let bin: Vec<ImageTargets> = targets
-            .iter()
-            .map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] })
-            .collect();
+        let bin: Vec<ImageTargets> =
+            targets.iter().map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] }).collect();
         let first = if self.config.aux_loss { 0 } else { layers.len().saturating_sub(1) };
         let mut total: Option<Tensor<1>> = None;
         for (l, (logits, boxes)) in layers.iter().enumerate().skip(first) {
-            let finite = host(boxes.clone().detach()).iter().chain(&host(logits.clone().detach())).all(|v| v.is_finite());
+            let finite =
+                host(boxes.clone().detach()).iter().chain(&host(logits.clone().detach())).all(|v| v.is_finite());
             if !finite {
                 return Err(CriterionError::NonFinite(format!("denoising layer {l}")));
             }

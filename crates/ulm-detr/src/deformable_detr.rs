@@ -11,8 +11,8 @@ use burn::tensor::activation::sigmoid;
 
 use crate::backbone::Backbone;
 use crate::config::DeformableDetrConfig;
-use crate::dn::DnBatch;
 use crate::deformable_transformer::{DeformableDecoder, DeformableEncoder, DeformableLayerConfig, inverse_sigmoid};
+use crate::dn::DnBatch;
 use crate::heads::{Mlp, MlpConfig, class_head_with_prior};
 use crate::position::{PositionEmbeddingSine, PositionEmbeddingSineConfig};
 use crate::two_stage::TwoStage;

@@ -161,10 +161,8 @@ mod tests {
         let a = [0.3, 0.3, 0.1, 0.1];
         let b = [0.7, 0.7, 0.1, 0.1];
         let c = [0.5, 0.2, 0.1, 0.1];
-        let targets = [
-            ImageTargets { boxes: vec![a, b], labels: vec![0, 0] },
-            ImageTargets { boxes: vec![c], labels: vec![0] },
-        ];
+        let targets =
+            [ImageTargets { boxes: vec![a, b], labels: vec![0, 0] }, ImageTargets { boxes: vec![c], labels: vec![0] }];
         let dn = DnBatch {
             boxes: t3(vec![0.5; 16], [2, 2, 4]),
             used: vec![2, 1],
@@ -202,7 +200,10 @@ mod tests {
             .init(&device);
         let x = Tensor::<4>::random([2, 1, 64, 64], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
         let targets = [
-            ImageTargets { boxes: vec![[0.3, 0.3, 0.05, 0.05], [0.6, 0.4, 0.05, 0.05], [0.2, 0.8, 0.05, 0.05]], labels: vec![0; 3] },
+            ImageTargets {
+                boxes: vec![[0.3, 0.3, 0.05, 0.05], [0.6, 0.4, 0.05, 0.05], [0.2, 0.8, 0.05, 0.05]],
+                labels: vec![0; 3],
+            },
             ImageTargets { boxes: vec![[0.5, 0.5, 0.05, 0.05]], labels: vec![0] },
         ];
         let dn = dn_batch(&DnConfig { queries: 7, box_noise: 0.4 }, &targets, &device).unwrap();

@@ -357,10 +357,10 @@ impl TrainTask for DeformableDetrTask {
         let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
         let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets).map_err(|e| e.to_string())?;
         let mut total = l.total;
-        if let (Some(dn), Some(dn_out)) = (dn, dn_out) {
-            if let Some(d) = self.criterion.dn_loss(&dn_out, &dn, &targets).map_err(|e| e.to_string())? {
-                total = total + d;
-            }
+        if let (Some(dn), Some(dn_out)) = (dn, dn_out)
+            && let Some(d) = self.criterion.dn_loss(&dn_out, &dn, &targets).map_err(|e| e.to_string())?
+        {
+            total = total + d;
         }
         Ok(TaskLoss { total, components: vec![l.class, l.bbox, l.giou] })
     }

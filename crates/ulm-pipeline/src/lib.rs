@@ -37,7 +37,7 @@ pub use config::{
     EvalConfig, FilterConfig, InputConfig, LearnedConfig, LocalizeConfig, PipelineConfig, RenderConfig, ReportConfig,
     SimulateConfig, TrackConfig,
 };
-pub use methods::MethodName;
+pub use methods::{MethodError, MethodName};
 pub use run::{InputInfo, MethodSummary, RunOptions, RunSummary, run, run_source};
 
 use std::path::{Path, PathBuf};
@@ -59,6 +59,9 @@ pub enum PipelineError {
     /// A learned localizer's model folder is missing or unusable.
     #[error("{0}")]
     Model(String),
+    /// A method name, shipped model or model folder that cannot be used.
+    #[error(transparent)]
+    Method(#[from] MethodError),
     /// A stage failed.
     #[error("{stage}: {source}")]
     Stage {

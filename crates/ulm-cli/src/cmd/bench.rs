@@ -68,7 +68,7 @@ fn weights(a: &Args, method: MethodName) -> Result<PathBuf, BenchError> {
     if let Some(root) = &a.weights_dir {
         return Ok(root.join(method.name()));
     }
-    super::detector::shipped_dir(method)
+    Ok(super::detector::shipped_dir(method)?)
 }
 
 /// Runs `ulm bench`.

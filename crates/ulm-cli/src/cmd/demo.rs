@@ -55,9 +55,9 @@ pub struct Args {
 /// The demo's default methods: DE-DETR beside radial when its model is shipped, else
 /// radial (and the U-Net when shipped).
 fn default_methods() -> Vec<MethodName> {
-    if find_shipped("de-detr", None).is_ok() {
+    if find_shipped(MethodName::DeDetr, &[]).is_ok() {
         vec![MethodName::DeDetr, MethodName::Radial]
-    } else if find_shipped("unet", None).is_ok() {
+    } else if find_shipped(MethodName::Unet, &[]).is_ok() {
         vec![MethodName::Radial, MethodName::Unet]
     } else {
         vec![MethodName::Radial]

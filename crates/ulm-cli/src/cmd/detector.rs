@@ -1,12 +1,11 @@
 //! The learned detectors of `ulm localize` (`--method de-detr | detr`): options, the
 //! model folder (given or shipped), and the localizer with its recorded settings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
-use ulm_detr::localizer::folder::TRAIN_CONFIG_FILE;
-use ulm_detr::train::ModelKind;
-use ulm_detr::{DetrLocalizer, ModelFolder, Refine};
+use ulm_core::Localizer;
+use ulm_detr::Refine;
+use ulm_pipeline::{LearnedConfig, MethodError, MethodName};
 
 /// Sub-pixel refinement of detector positions on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,66 +50,37 @@ pub struct DetectorArgs {
     batch: Option<usize>,
 }
 
-/// The shipped model folder `models/<name>`: beside the working directory, or above the
-/// executable (a build inside the repository, `target/*/ulm`).
-pub fn shipped(name: &str) -> anyhow::Result<PathBuf> {
-    Ok(shipped_dir(ulm_bench::MethodName::parse(name)?)?)
+/// [`ulm_pipeline::methods::shipped_model`] for `method`, looked up beside the working
+/// directory or above the executable (`ulm bench` skips a method on its error).
+pub fn shipped_dir(method: MethodName) -> Result<PathBuf, MethodError> {
+    ulm_pipeline::methods::shipped_model(method, &[])
 }
 
-/// [`shipped`] for a method, with the library's error (`ulm bench` skips on it).
-pub fn shipped_dir(method: ulm_bench::MethodName) -> Result<PathBuf, ulm_bench::BenchError> {
-    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
-    ulm_bench::shipped_model(method, exe_dir.as_slice())
-}
-
-/// The localizer for `kind` with the options applied, and the settings to record.
+/// The learned `method` from its model folder (given, else shipped) with the options
+/// applied and `refine_patch` as the detectors' refinement window, and the settings to
+/// record.
 pub fn build(
-    kind: ModelKind,
+    method: MethodName,
     a: &DetectorArgs,
     refine_patch: usize,
-) -> anyhow::Result<(DetrLocalizer, serde_json::Value)> {
-    let name = match kind {
-        ModelKind::DeformableDetr => "de-detr",
-        ModelKind::Detr => "detr",
-    };
+) -> anyhow::Result<(Box<dyn Localizer>, serde_json::Value)> {
     let dir = match &a.weights {
         Some(d) => d.clone(),
-        None => shipped(name)?,
+        None => shipped_dir(method)?,
     };
-    let hint = || {
-        format!(
-            "loading the {name} model folder {} (model.safetensors, config.json, calibration.json and the \
-             training config {TRAIN_CONFIG_FILE}, as `ulm train` writes into runs/NAME/best/)",
-            dir.display()
-        )
+    let o = LearnedConfig {
+        weights: None,
+        score_threshold: a.score_threshold.map(f64::from),
+        refine: a.refine.map(|r| match r {
+            RefineArg::None => Refine::None,
+            RefineArg::Gaussian => Refine::Gaussian,
+            RefineArg::Radial => Refine::Radial,
+        }),
+        tile: a.tile,
+        overlap: a.overlap,
+        dedup_radius_wavelengths: a.dedup_radius,
+        batch: a.batch,
+        ..LearnedConfig::default()
     };
-    let folder = ModelFolder::open(&dir).with_context(hint)?;
-    if folder.kind() != kind {
-        anyhow::bail!("{} holds a {:?} model, not {name}: use the other --method", dir.display(), folder.kind());
-    }
-    let mut loc = DetrLocalizer::from_folder(&folder).with_context(hint)?;
-    let mut cfg = loc.config().clone();
-    if let Some(t) = a.tile {
-        cfg.patch = t;
-        cfg.overlap = t / 8;
-    }
-    cfg.overlap = a.overlap.unwrap_or(cfg.overlap);
-    cfg.score_threshold = a.score_threshold.unwrap_or(cfg.score_threshold);
-    cfg.dedup_radius_wavelengths = a.dedup_radius.unwrap_or(cfg.dedup_radius_wavelengths);
-    cfg.batch_size = a.batch.unwrap_or(cfg.batch_size);
-    cfg.refine_patch = refine_patch;
-    cfg.refine = match a.refine {
-        None => cfg.refine,
-        Some(RefineArg::None) => Refine::None,
-        Some(RefineArg::Gaussian) => Refine::Gaussian,
-        Some(RefineArg::Radial) => Refine::Radial,
-    };
-    loc.set_config(cfg)?;
-    let record = serde_json::json!({
-        "weights": dir,
-        "training_config": folder.train_path,
-        "calibration": folder.calibration,
-        "inference": loc.config(),
-    });
-    Ok((loc, record))
+    Ok(ulm_pipeline::methods::load_learned_with(method, &dir, &o, Some(refine_patch))?)
 }

@@ -12,6 +12,8 @@ use anyhow::Context as _;
 use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
 
 use super::Context;
+use ulm_pipeline::MethodName;
+
 use super::detector::{self, DetectorArgs};
 use crate::output;
 use crate::progress::Bar;
@@ -141,32 +143,20 @@ fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
 
 /// Runs `ulm localize`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
-    let kind = match args.method {
-        MethodArg::DeDetr => Some(ulm_detr::train::ModelKind::DeformableDetr),
-        MethodArg::Detr => Some(ulm_detr::train::ModelKind::Detr),
+    let learned = match args.method {
+        MethodArg::DeDetr => Some(MethodName::DeDetr),
+        MethodArg::Detr => Some(MethodName::Detr),
+        MethodArg::Unet => Some(MethodName::Unet),
         _ => None,
     };
-    let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match kind {
-        None if args.method == MethodArg::Unet => {
-            let dir = match &args.detector.weights {
-                Some(d) => d.clone(),
-                None => detector::shipped("unet")?,
-            };
-            let l = ulm_unet::UnetLocalizer::load(&dir, args.detector.score_threshold)?;
-            let cfg = serde_json::json!({ "weights": dir, "score_threshold": l.threshold(), "model": l.config() });
-            (Box::new(l), cfg)
-        }
-        Some(kind) => {
-            let (loc, record) = detector::build(kind, &args.detector, args.patch)?;
-            (Box::new(loc), record)
-        }
+    let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match learned {
+        Some(method) => detector::build(method, &args.detector, args.patch)?,
         None => {
             let cfg = build_config(&args)?;
             (Box::new(ClassicalLocalizer::new(cfg.clone())?), serde_json::to_value(cfg)?)
         }
     };
-    let learned = kind.is_some() || args.method == MethodArg::Unet;
-    let block_frames = args.block_frames.unwrap_or(if learned { 32 } else { 1000 });
+    let block_frames = args.block_frames.unwrap_or(learned.map_or(1000, MethodName::block_frames));
     if block_frames == 0 {
         anyhow::bail!("--block-frames must be >= 1");
     }
@@ -177,7 +167,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
     let mut locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), block_frames, &bar)
         .with_context(|| format!("localizing {}", args.frames.display()))?;
-    if kind.is_some() {
+    if matches!(learned, Some(MethodName::DeDetr | MethodName::Detr)) {
         // Detectors always write their box columns, even when nothing was found.
         let n = locs.len();
         locs.w_mm.get_or_insert_with(|| vec![f64::NAN; n]);
