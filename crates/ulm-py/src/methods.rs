@@ -1,12 +1,13 @@
 //! `ulm.localize(method=…)`: every localization method by name, through the registry
-//! the CLI uses (`ulm_bench::methods`): the classical ones with the options of
+//! the CLI uses (`ulm_pipeline::methods`): the classical ones with the options of
 //! [`LocalizeOptions`], the learned ones (`de-detr`, `detr`, `unet`) from a model folder
 //! (given, or the shipped `models/<name>`).
 
 use std::path::PathBuf;
 
-use ulm_bench::MethodName;
-use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
+use ulm_localize::{ClassicalLocalizer, Localizer};
+use ulm_pipeline::LocalizeConfig;
+use ulm_pipeline::methods::{MethodName, classical_config};
 
 use crate::errors;
 
@@ -55,22 +56,25 @@ pub struct LocalizeOptions {
     pub morph_level: f32,
 }
 
-/// The classical config for `method`, built as `ulm localize` builds it.
-fn classical(method: Method, o: &LocalizeOptions) -> ClassicalConfig {
-    ClassicalConfig {
-        method,
-        patch: o.patch,
-        max_shift_px: o.max_shift_px,
-        detect: DetectConfig {
-            threshold_rel: o.threshold_rel,
-            threshold_abs: o.threshold_abs,
-            noise_factor: (o.noise_factor > 0.0).then_some(o.noise_factor),
-            max_per_frame: o.max_per_frame,
-            min_separation_px: o.min_separation_px,
-            border_margin_px: o.border_margin_px,
-            max_maxima_in_patch: (o.max_maxima_in_patch > 0).then_some(o.max_maxima_in_patch),
-            crowd_level: o.crowd_level,
-        },
+impl LocalizeOptions {
+    /// The same settings as the pipeline's `[localize]` table, whose
+    /// [`classical_config`] builds the classical config (as `ulm localize` does).
+    fn to_config(&self) -> LocalizeConfig {
+        LocalizeConfig {
+            patch: self.patch,
+            threshold_rel: self.threshold_rel.into(),
+            threshold_abs: self.threshold_abs.map(f64::from),
+            noise_factor: self.noise_factor.into(),
+            max_per_frame: self.max_per_frame,
+            min_separation_px: self.min_separation_px,
+            border_margin_px: self.border_margin_px,
+            max_maxima_in_patch: self.max_maxima_in_patch,
+            crowd_level: self.crowd_level.into(),
+            max_shift_px: self.max_shift_px,
+            upsample: self.upsample,
+            morph_level: self.morph_level.into(),
+            ..LocalizeConfig::default()
+        }
     }
 }
 
@@ -84,26 +88,20 @@ pub fn localizer(
     l: &LearnedOptions,
 ) -> pyo3::PyResult<(Box<dyn Localizer>, serde_json::Value, MethodName)> {
     let name = MethodName::parse(method).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-    let m = match name.classical() {
-        Some(Method::Interp { .. }) => Method::Interp { upsample: o.upsample },
-        Some(Method::Morph { .. }) => Method::Morph { level: o.morph_level },
-        Some(m) => m,
-        None => {
-            let dir = match &l.weights {
-                Some(d) => d.clone(),
-                None => ulm_bench::shipped_model(name, &l.search_dirs).map_err(errors::to_py)?,
-            };
-            let (loc, cfg) = ulm_bench::load_learned(name, &dir, l.score_threshold).map_err(errors::to_py)?;
-            return Ok((loc, cfg, name));
-        }
-    };
+    if name.is_learned() {
+        let dir = match &l.weights {
+            Some(d) => d.clone(),
+            None => ulm_bench::shipped_model(name, &l.search_dirs).map_err(errors::to_py)?,
+        };
+        let (loc, cfg) = ulm_bench::load_learned(name, &dir, l.score_threshold).map_err(errors::to_py)?;
+        return Ok((loc, cfg, name));
+    }
     if l.weights.is_some() || l.score_threshold.is_some() {
         return Err(errors::invalid(format!(
             "weights and score_threshold apply to the learned methods (de-detr, detr, unet), not `{name}`"
         )));
     }
-    let cfg = classical(m, o);
-    cfg.validate().map_err(errors::to_py)?;
+    let cfg = classical_config(&o.to_config(), name).map_err(errors::to_py)?;
     let json = serde_json::to_value(&cfg).unwrap_or_default();
     let loc = ClassicalLocalizer::new(cfg).map_err(errors::to_py)?;
     Ok((Box::new(loc), json, name))

@@ -68,14 +68,8 @@ fn default_methods() -> Vec<MethodName> {
 fn config(a: &Args) -> anyhow::Result<PipelineConfig> {
     anyhow::ensure!(a.frames >= 2, "--frames must be at least 2, got {}", a.frames);
     anyhow::ensure!(a.learned_frames >= 1, "--learned-frames must be at least 1");
-    let methods = if a.methods.is_empty() {
-        default_methods()
-    } else {
-        a.methods
-            .iter()
-            .map(|m| serde_json::from_value(serde_json::Value::String(choice_name(m))))
-            .collect::<Result<Vec<MethodName>, _>>()?
-    };
+    let methods =
+        if a.methods.is_empty() { default_methods() } else { a.methods.iter().map(|&m| MethodName::from(m)).collect() };
     let learned = LearnedConfig { frames: Some(a.learned_frames), ..LearnedConfig::default() };
     let bubbles = a.bubbles_per_frame.or((a.preset == PresetArg::Cortex).then_some(120.0));
     let cfg = PipelineConfig {

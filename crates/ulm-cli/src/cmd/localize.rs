@@ -9,10 +9,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ulm_localize::{ClassicalConfig, ClassicalLocalizer, DetectConfig, Localizer, Method};
+use ulm_localize::{ClassicalConfig, ClassicalLocalizer, Localizer};
+use ulm_pipeline::methods::classical_config;
+use ulm_pipeline::{LocalizeConfig, MethodName};
 
 use super::Context;
-use ulm_pipeline::MethodName;
 
 use super::detector::{self, DetectorArgs};
 use crate::output;
@@ -41,18 +42,19 @@ pub enum MethodArg {
     Unet,
 }
 
-impl MethodArg {
-    /// The library's method, with its parameters (`None` for the learned detectors).
-    fn method(self, upsample: usize, morph_level: f32) -> Option<Method> {
-        Some(match self {
-            MethodArg::NoShift => Method::NoShift,
-            MethodArg::Centroid => Method::Centroid,
-            MethodArg::Gaussian => Method::Gaussian,
-            MethodArg::Radial => Method::Radial,
-            MethodArg::Interp => Method::Interp { upsample },
-            MethodArg::Morph => Method::Morph { level: morph_level },
-            MethodArg::DeDetr | MethodArg::Detr | MethodArg::Unet => return None,
-        })
+impl From<MethodArg> for MethodName {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::NoShift => MethodName::NoShift,
+            MethodArg::Centroid => MethodName::Centroid,
+            MethodArg::Gaussian => MethodName::Gaussian,
+            MethodArg::Radial => MethodName::Radial,
+            MethodArg::Interp => MethodName::Interp,
+            MethodArg::Morph => MethodName::Morph,
+            MethodArg::DeDetr => MethodName::DeDetr,
+            MethodArg::Detr => MethodName::Detr,
+            MethodArg::Unet => MethodName::Unet,
+        }
     }
 }
 
@@ -121,34 +123,28 @@ pub struct Args {
 
 /// Validated configuration from the raw options.
 fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
-    let method = a.method.method(a.upsample, a.morph_level).context("not a classical method")?;
-    let cfg = ClassicalConfig {
-        method,
+    let l = LocalizeConfig {
         patch: a.patch,
+        threshold_rel: a.threshold_rel.into(),
+        threshold_abs: a.threshold_abs.map(f64::from),
+        noise_factor: a.noise_factor.into(),
+        max_per_frame: a.max_per_frame,
+        min_separation_px: a.min_separation_px,
+        border_margin_px: a.border_margin_px,
+        max_maxima_in_patch: a.max_maxima_in_patch,
+        crowd_level: a.crowd_level.into(),
         max_shift_px: a.max_shift_px,
-        detect: DetectConfig {
-            threshold_rel: a.threshold_rel,
-            threshold_abs: a.threshold_abs,
-            noise_factor: (a.noise_factor > 0.0).then_some(a.noise_factor),
-            max_per_frame: a.max_per_frame,
-            min_separation_px: a.min_separation_px,
-            border_margin_px: a.border_margin_px,
-            max_maxima_in_patch: (a.max_maxima_in_patch > 0).then_some(a.max_maxima_in_patch),
-            crowd_level: a.crowd_level,
-        },
+        upsample: a.upsample,
+        morph_level: a.morph_level.into(),
+        ..LocalizeConfig::default()
     };
-    cfg.validate()?;
-    Ok(cfg)
+    Ok(classical_config(&l, a.method.into())?)
 }
 
 /// Runs `ulm localize`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
-    let learned = match args.method {
-        MethodArg::DeDetr => Some(MethodName::DeDetr),
-        MethodArg::Detr => Some(MethodName::Detr),
-        MethodArg::Unet => Some(MethodName::Unet),
-        _ => None,
-    };
+    let method = MethodName::from(args.method);
+    let learned = method.is_learned().then_some(method);
     let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match learned {
         Some(method) => detector::build(method, &args.detector, args.patch)?,
         None => {
