@@ -340,8 +340,8 @@ pub fn load_learned_with(
 /// `extra` is one more place to look for shipped models (the config file's folder).
 ///
 /// # Errors
-/// [`PipelineError::Model`] for a model folder that cannot be used, [`PipelineError::Config`]-like
-/// text for out-of-range settings.
+/// [`PipelineError::Method`] for a missing shipped model or a model folder that cannot be
+/// used, [`PipelineError::Model`] for out-of-range classical settings.
 pub fn build_localizer(
     method: MethodName,
     l: &LocalizeConfig,
