@@ -167,6 +167,12 @@ pub fn giou_loss_sum(src: Tensor<2>, tgt: Tensor<2>) -> Tensor<1> {
     (giou.neg() + 1.0).reshape([n]).sum()
 }
 
+/// The targets with every label 0 ("object"): the binary target of the two-stage
+/// proposals and of the denoising queries.
+fn object_targets(targets: &[ImageTargets]) -> Vec<ImageTargets> {
+    targets.iter().map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] }).collect()
+}
+
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
 }
@@ -334,8 +340,7 @@ impl SetCriterion {
                 weight[bi * n + qi] = 1.0;
             }
         }
-        let bin: Vec<ImageTargets> =
-            targets.iter().map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] }).collect();
+        let bin = object_targets(targets);
         let first = if self.config.aux_loss { 0 } else { layers.len().saturating_sub(1) };
         let mut total: Option<Tensor<1>> = None;
         for (l, (logits, boxes)) in layers.iter().enumerate().skip(first) {
@@ -387,10 +392,7 @@ impl SetCriterion {
             // Invalid anchors carry infinite logits; the clamp keeps their gradient at zero.
             let boxes = sigmoid(coord.clone().clamp(-20.0, 20.0));
             // All proposals are class 0 ("object") in the reference's binary target.
-            let bin: Vec<ImageTargets> = targets
-                .iter()
-                .map(|t| ImageTargets { boxes: t.boxes.clone(), labels: vec![0; t.labels.len()] })
-                .collect();
+            let bin = object_targets(targets);
             let (t, _, _) = self.layer_loss(logits.clone(), boxes, &bin, num_boxes, "encoder proposals")?;
             total = total.map(|acc| acc + t);
         }
