@@ -6,7 +6,8 @@
 #
 # Data (seed 101, never used for training): sparse, dense, tissue (after the SVD filter) and
 # cortex with the physical PSF (a vascular bed / PSF combination the DETR configs of
-# configs/*-dense-128.toml never saw). Prints a markdown table: P, R, F1, RMSE (λ), frames/s
+# configs/*-dense-128.toml never saw); `PRESET-probeB` (e.g. dense-probeB) uses the physical PSF
+# of a probe/transmit setting outside every training mix (see below). Prints a markdown table: P, R, F1, RMSE (λ), frames/s
 # of the localize step (wall clock, including reading the stack).
 set -euo pipefail
 ULM=${ULM:-ulm}
@@ -21,8 +22,24 @@ for data in $DATA; do
   preset=${data%%-*}
   psf=gaussian
   [[ "$data" == *-physical ]] && psf=physical
+  [[ "$data" == *-probeB ]] && psf=physical
   if [ ! -f "$d/sim/meta.json" ]; then
     "$ULM" -q simulate --preset "$preset" --psf "$psf" --frames "$FRAMES" --seed "$SEED" --out "$d/sim"
+    if [[ "$data" == *-probeB ]]; then
+      # A probe and transmit setting that no training mix draws (the mix's physical PSF
+      # always uses the default probe: 128 elements, 3 angles, Hann apodisation, F# 1,
+      # bandwidth 0.67): one plane wave, rectangular apodisation (−13 dB side lobes),
+      # F# 1.75 and a 2-cycle, 45 % bandwidth pulse (longer, wider PSF).
+      python3 - "$d/sim/config.json" "$d/probeB.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["probe"].update(angles_deg=[0.0], apodization="rectangular", receive_f_number=1.75,
+                  fractional_bandwidth=0.45, cycles=2.0)
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+      rm -rf "$d/sim"
+      "$ULM" -q simulate --config "$d/probeB.json" --frames "$FRAMES" --seed "$SEED" --out "$d/sim"
+    fi
   fi
   frames="$d/sim/iq.npy"
   if [ "$preset" = tissue ]; then

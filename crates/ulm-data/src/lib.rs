@@ -20,6 +20,8 @@
 //!   [`export_randomized`]).
 //! * [`randomized`]: [`RandomizedSource`], simulator acquisitions drawn on the fly from a
 //!   randomised mix of presets, PSFs, SNRs and densities.
+//! * [`coco_source`]: [`CocoSourceConfig`], a COCO dataset (e.g. a user's frames exported by
+//!   `ulm dataset`) as training or validation samples.
 //!
 //! # Conventions
 //! * A patch is `height × width` pixels, row-major `[rows = z, cols = x]`, already
@@ -52,6 +54,7 @@
 
 pub mod augment;
 pub mod boxes;
+pub mod coco_source;
 pub mod dataset;
 pub mod export;
 pub mod normalize;
@@ -61,6 +64,7 @@ pub mod tiling;
 
 pub use augment::{AugmentConfig, augment};
 pub use boxes::BoxSize;
+pub use coco_source::CocoSourceConfig;
 pub use dataset::{
     CocoExport, GtPoint, ImportScaling, PatchDataset, PatchOrigin, coco_import, frame_patches, points_by_frame,
 };

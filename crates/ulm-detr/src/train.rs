@@ -8,9 +8,9 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use ulm_data::Sample;
 use ulm_data::randomized::{RandomizedConfig, RandomizedSource};
 use ulm_data::sim_source::SimSourceConfig;
+use ulm_data::{CocoSourceConfig, Sample};
 use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainConfig, TrainError, TrainTask, batch_images};
 
 use crate::backbone::{Backbone, BackboneConfig};
@@ -107,6 +107,9 @@ pub enum DataSpec {
     /// Domain-randomised simulator mix ([`RandomizedConfig`]: presets, PSF models and
     /// widths, side lobes, SNR, density, depth, tissue residue drawn per acquisition).
     Randomized(Box<RandomizedConfig>),
+    /// A COCO dataset, e.g. your own frames and labels exported by `ulm dataset`
+    /// ([`CocoSourceConfig`]).
+    Coco(Box<CocoSourceConfig>),
 }
 
 /// The `[data]` table.
@@ -167,6 +170,7 @@ fn check_data(d: &DataSpec, name: &str) -> Result<(), String> {
             // Validates every range and name without simulating anything.
             RandomizedSource::new((**r).clone()).map(|_| ()).map_err(|e| format!("data.{name}: {e}"))
         }
+        DataSpec::Coco(c) => c.validate().map_err(|e| format!("data.{name}: {e}")),
     }
 }
 

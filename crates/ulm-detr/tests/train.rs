@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ulm_data::sim_source::{SimSource, SimSourceConfig};
-use ulm_detr::train::{DeformableDetrTask, ModelSpec, TrainFile};
+use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelSpec, TrainFile};
 use ulm_detr::weights::module_tensors;
 use ulm_sim::Preset;
 use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, backend_rng_lock, train};
@@ -192,4 +192,32 @@ fn every_shipped_config_parses_and_round_trips() {
     let bad = "[data.train]\nsource = \"randomized\"\nsampels = 3\n[data.val]\nsource = \"randomized\"\n";
     let err = TrainFile::parse(bad, Path::new("bad.toml")).unwrap_err().to_string();
     assert!(err.contains("bad.toml") && err.contains("sampels"), "{err}");
+}
+
+/// Every DETR training config in `configs/` parses, and its resolved form parses back to
+/// the same configuration; the fine-tuning recipe reads COCO datasets with the shipped
+/// model's patch side.
+#[test]
+fn every_detr_config_in_the_repo_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".toml") && (name.starts_with("deformable-detr") || name.starts_with("train."))) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = TrainFile::parse(&text, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(TrainFile::parse(&file.to_toml(), &path).unwrap(), file, "{name}");
+        if name == "deformable-detr-finetune-coco.toml" {
+            let (DataSpec::Coco(t), DataSpec::Coco(v)) = (&file.data.train, &file.data.val) else {
+                panic!("{name}: COCO sources expected")
+            };
+            assert_eq!((t.patch, v.patch), (128, 128));
+            assert!(t.augment.is_some() && v.augment.is_none());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} configs");
 }

@@ -398,7 +398,7 @@ impl UnetTrainFile {
             let DataSpec::Sim(s) = d else {
                 return Err(err(format!(
                     "data.{name}: the U-Net trains on `source = \"sim\"` patches (its input normalisation is \
-                     the simulator source's); the randomised mix is DE-DETR/DETR only for now"
+                     the simulator source's); the randomised mix and COCO datasets are DE-DETR/DETR only for now"
                 )));
             };
             if !s.size.is_multiple_of(m) {
@@ -413,7 +413,7 @@ impl UnetTrainFile {
     pub fn input(&self) -> Option<InputSpec> {
         match &self.data.train {
             DataSpec::Sim(s) => Some(InputSpec { patch: s.size, dynamic_range_db: s.dynamic_range_db }),
-            DataSpec::Randomized(_) => None,
+            DataSpec::Randomized(_) | DataSpec::Coco(_) => None,
         }
     }
 

@@ -120,6 +120,7 @@ fn source(spec: &DataSpec, what: &str, ctx: &Context) -> anyhow::Result<Box<dyn 
             src.preload(&bar).with_context(|| format!("simulating the randomised {what} mix"))?;
             Ok(Box::new(src))
         }
+        DataSpec::Coco(c) => Ok(Box::new(c.load().with_context(|| format!("reading the {what} COCO dataset"))?)),
     }
 }
 

@@ -148,6 +148,7 @@ impl ModelFolder {
         match &self.train.data.train {
             DataSpec::Sim(s) => s.size,
             DataSpec::Randomized(r) => r.patch,
+            DataSpec::Coco(c) => c.patch,
         }
     }
 
@@ -156,6 +157,7 @@ impl ModelFolder {
         match &self.train.data.train {
             DataSpec::Sim(s) => InputNormalization::PeakDb { dynamic_range_db: s.dynamic_range_db },
             DataSpec::Randomized(r) => InputNormalization::MedianDb(r.normalization),
+            DataSpec::Coco(c) => InputNormalization::MedianDb(c.normalization),
         }
     }
 
