@@ -70,10 +70,15 @@ impl CsvText {
 
     /// Byte ranges of the body, each ending after a line break (or at the end of the file).
     fn chunks(&self) -> Vec<Range<usize>> {
+        self.chunks_of(CHUNK)
+    }
+
+    /// [`CsvText::chunks`] of about `size` bytes.
+    pub fn chunks_of(&self, size: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let mut start = self.body;
         while start < self.bytes.len() {
-            let probe = (start + CHUNK).min(self.bytes.len());
+            let probe = (start + size).min(self.bytes.len());
             let end = self.bytes[probe..].iter().position(|&b| b == b'\n').map_or(self.bytes.len(), |p| probe + p + 1);
             out.push(start..end);
             start = end;
@@ -82,7 +87,7 @@ impl CsvText {
     }
 
     /// The error text of `e` raised in the chunk starting at byte `chunk_start`.
-    fn message(&self, chunk_start: usize, e: &RowError) -> String {
+    pub fn message(&self, chunk_start: usize, e: &RowError) -> String {
         // Header line is 1; count the line breaks before the chunk (only on error).
         let before = self.bytes[..chunk_start].iter().filter(|&&b| b == b'\n').count();
         e.message((before + e.line + 1) as u64)
@@ -101,33 +106,9 @@ pub(super) trait Rows: Send + Sized {
 /// Parses the body into accumulators made by `new`, chunks in parallel; the first error in
 /// file order wins.
 pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) -> Result<R, String> {
-    let n_fields = text.headers.len();
     let chunks = text.chunks();
-    let parsed: Vec<Result<R, (usize, RowError)>> = chunks
-        .par_iter()
-        .map(|r| {
-            let mut rows = new();
-            let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
-            for (line, bytes) in text.bytes[r.clone()].split(|&b| b == b'\n').enumerate() {
-                let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-                if bytes.is_empty() {
-                    continue;
-                }
-                fields.clear();
-                fields.extend(bytes.split(|&b| b == b','));
-                let res = if fields.len() == n_fields {
-                    rows.push(&fields)
-                } else {
-                    Err(RowError::new(
-                        "malformed CSV: ",
-                        format!(" has {} fields, the header has {n_fields}", fields.len()),
-                    ))
-                };
-                res.map_err(|e| (r.start, RowError { line, ..e }))?;
-            }
-            Ok(rows)
-        })
-        .collect();
+    let parsed: Vec<Result<R, (usize, RowError)>> =
+        chunks.par_iter().map(|r| parse_range(text, r.clone(), new())).collect();
     let mut out: Option<R> = None;
     for p in parsed {
         let rows = p.map_err(|(start, e)| text.message(start, &e))?;
@@ -137,6 +118,49 @@ pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) 
         }
     }
     Ok(out.unwrap_or_else(new))
+}
+
+/// Parses the lines of `range` (a chunk from [`CsvText::chunks_of`]) into `rows`; an error
+/// comes with the chunk's start for [`CsvText::message`].
+pub(super) fn parse_range<R: Rows>(text: &CsvText, range: Range<usize>, mut rows: R) -> Result<R, (usize, RowError)> {
+    let n_fields = text.headers.len();
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
+    for (line, bytes) in text.bytes[range.clone()].split(|&b| b == b'\n').enumerate() {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.is_empty() {
+            continue;
+        }
+        fields.clear();
+        fields.extend(bytes.split(|&b| b == b','));
+        let res = if fields.len() == n_fields {
+            rows.push(&fields)
+        } else {
+            Err(RowError::new("malformed CSV: ", format!(" has {} fields, the header has {n_fields}", fields.len())))
+        };
+        res.map_err(|e| (range.start, RowError { line, ..e }))?;
+    }
+    Ok(rows)
+}
+
+/// Whether the body's rows have non-decreasing integers in field `col` (trimmed as the
+/// row parser trims them), and then the last one and the number of rows; `None` when
+/// they decrease somewhere or when a line does not parse this simply (the full parser
+/// then sorts it out, errors included).
+pub(super) fn sorted_column(text: &CsvText, col: usize) -> Option<(u64, usize)> {
+    let (mut last, mut rows) = (0u64, 0usize);
+    for line in text.bytes[text.body..].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let cell = line.split(|&b| b == b',').nth(col)?;
+        let v = parse_u64(cell.trim_ascii())?;
+        if v < last {
+            return None;
+        }
+        (last, rows) = (v, rows + 1);
+    }
+    Some((last, rows))
 }
 
 /// Exact powers of ten (all representable in an `f64`).
