@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use ulm_core::{ExtraColumn, Localizations, Track, TrackPoint, Tracks};
 
 use crate::{Error, Result, atomic_write};
-use fast::{CsvText, RowError, Rows, parse_chunks, parse_range, sorted_column};
+use fast::{Bytes, CsvText, RowError, Rows, parse_chunks, parse_range, sorted_column};
 
 pub(crate) const KNOWN: [&str; 6] = ["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
 
@@ -240,9 +240,9 @@ pub(crate) enum CsvFrames {
 /// file in frame order are parsed on a worker thread while the caller consumes them, with
 /// the same values and errors as [`read_localizations_csv`].
 pub(crate) fn open_localizations_csv_frames(path: &Path) -> Result<CsvFrames> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = Bytes::open(path).map_err(|e| Error::io(path, e))?;
     if !CsvText::fits(&bytes) {
-        let rows = read_rows_from(path, bytes, |h| LocLayout::new(path, h), LocRows::new)?;
+        let rows = read_rows_from(path, bytes.into_vec(), |h| LocLayout::new(path, h), LocRows::new)?;
         return Ok(CsvFrames::Table(rows.finish()));
     }
     let text = CsvText::new(bytes).map_err(|m| Error::format(path, m))?;

@@ -255,16 +255,27 @@ impl Drop for TracksWriter {
     }
 }
 
+/// Bytes written between two syncs of the CSV worker.
+const SYNC_EVERY: usize = 1 << 20;
+
 /// The CSV worker: formats and writes each batch; renames into place on `Finish`.
 fn write_csv(path: &Path, mut tmp: tempfile::NamedTempFile, rx: Receiver<Msg>) -> Result<()> {
     use std::io::Write as _;
     let mut buf: Vec<u8> = TRACKS_HEADER.to_vec();
+    let mut unsynced = 0;
     for m in rx {
         match m {
             Msg::Tracks(t) => {
                 push_track_rows(&mut buf, &t);
                 tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;
+                unsynced += buf.len();
                 buf.clear();
+                if unsynced >= SYNC_EVERY {
+                    // Flushed to disk while the tracks are still being linked, so that the
+                    // final sync before the rename has little left to do.
+                    tmp.as_file().sync_data().map_err(|e| Error::io(path, e))?;
+                    unsynced = 0;
+                }
             }
             Msg::Finish => {
                 tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;

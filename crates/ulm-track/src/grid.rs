@@ -69,7 +69,7 @@ impl GridHash {
 
     #[inline]
     fn coords(&self, p: [f64; 2]) -> (i64, i64) {
-        (((p[0] - self.origin[0]) / self.cell).floor() as i64, ((p[1] - self.origin[1]) / self.cell).floor() as i64)
+        (floor((p[0] - self.origin[0]) / self.cell), floor((p[1] - self.origin[1]) / self.cell))
     }
 
     #[inline]
@@ -86,12 +86,12 @@ impl GridHash {
         }
         let r2 = radius * radius;
         let (cx, cz) = self.coords(q);
-        let x0 = (cx - 1).max(0);
-        let x1 = (cx + 1).min(self.nx as i64 - 1);
+        let x0 = cx.saturating_sub(1).max(0);
+        let x1 = cx.saturating_add(1).min(self.nx as i64 - 1);
         if x0 > x1 {
             return;
         }
-        for z in (cz - 1).max(0)..=(cz + 1).min(self.nz as i64 - 1) {
+        for z in cz.saturating_sub(1).max(0)..=cz.saturating_add(1).min(self.nz as i64 - 1) {
             let row = z as usize * self.nx;
             let (a, b) = (self.start[row + x0 as usize] as usize, self.start[row + x1 as usize + 1] as usize);
             for &i in &self.order[a..b] {
@@ -103,6 +103,14 @@ impl GridHash {
             }
         }
     }
+}
+
+/// `v.floor() as i64` without a call into libm (`floor` is not inlined on a baseline
+/// x86-64 target): truncate, then step down for a negative non-integer.
+#[inline]
+fn floor(v: f64) -> i64 {
+    let t = v as i64;
+    if (t as f64) > v { t.saturating_sub(1) } else { t }
 }
 
 #[cfg(test)]
@@ -132,6 +140,9 @@ mod tests {
                     .collect();
                 assert_eq!(got, want, "r {r}, q {q:?}");
             }
+        }
+        for v in [0.0, -0.0, 0.5, -0.5, -1.0, 1.0, 2.999, -2.999, 1e15 + 0.5, -1e15 - 0.5, -1e-300, 1e300, -1e300] {
+            assert_eq!(floor(v), v.floor() as i64, "{v}");
         }
         let empty = GridHash::new(&[], 1.0);
         empty.within([0.0, 0.0], 1.0, |_, _| panic!("no points"));

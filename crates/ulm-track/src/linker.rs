@@ -7,7 +7,7 @@ use ulm_core::{Localizations, Progress, Track, TrackPoint, Tracks};
 
 use crate::index::CandidateIndex;
 use crate::predict::{KalmanPredictor, NoPredictor, Predictor, VelocityPredictor};
-use crate::subnet::{self, Edge};
+use crate::subnet::{Edge, Subnets};
 use crate::{LinkConfig, TrackError};
 
 /// A track still open for linking.
@@ -50,6 +50,8 @@ pub struct Linker<P: Predictor> {
     index: CandidateIndex,
     predicted: Vec<[f64; 2]>,
     edges: Vec<Edge>,
+    subnets: Subnets,
+    links: Vec<Option<usize>>,
 }
 
 impl<P: Predictor> Linker<P> {
@@ -66,6 +68,8 @@ impl<P: Predictor> Linker<P> {
             index: CandidateIndex::new(config.index),
             predicted: Vec::new(),
             edges: Vec::new(),
+            subnets: Subnets::default(),
+            links: Vec::new(),
         })
     }
 
@@ -96,7 +100,8 @@ impl<P: Predictor> Linker<P> {
 
         let r = self.config.search_range_mm;
         self.candidates(frame, positions);
-        let links = subnet::solve(self.live.len(), positions.len(), &self.edges, r * r);
+        let mut links = std::mem::take(&mut self.links);
+        self.subnets.solve(self.live.len(), positions.len(), &self.edges, r * r, &mut links);
 
         let mut ids = vec![0u64; positions.len()];
         for (d, link) in links.iter().enumerate() {
@@ -116,6 +121,7 @@ impl<P: Predictor> Linker<P> {
                 None => ids[d] = u64::MAX, // new track, numbered below in input order
             }
         }
+        self.links = links;
         for (d, id) in ids.iter_mut().enumerate() {
             if *id == u64::MAX {
                 *id = self.open(frame, positions[d]);
@@ -158,7 +164,12 @@ impl<P: Predictor> Linker<P> {
         self.next_id += 1;
         self.live.push(Live {
             id,
-            points: vec![point(frame, pos)],
+            points: {
+                // Typical tracks are tens of points: fewer reallocations than from 1.
+                let mut p = Vec::with_capacity(8);
+                p.push(point(frame, pos));
+                p
+            },
             last_pos: pos,
             last_frame: frame,
             last_speed: None,
