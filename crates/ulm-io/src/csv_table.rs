@@ -267,7 +267,7 @@ pub(crate) fn open_localizations_csv_frames(path: &Path) -> Result<CsvFrames> {
             }
         })
         .map_err(|e| Error::io(path, e))?;
-    let n_frames = usize::try_from(last).unwrap_or(usize::MAX).saturating_add(1);
+    let n_frames = if rows == 0 { 0 } else { usize::try_from(last).unwrap_or(usize::MAX).saturating_add(1) };
     Ok(CsvFrames::Stream { n_frames, rows, blocks, worker })
 }
 

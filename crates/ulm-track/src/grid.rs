@@ -17,6 +17,9 @@ pub struct GridHash {
     start: Vec<u32>,
     order: Vec<u32>,
     points: Vec<[f64; 2]>,
+    /// Rebuild buffers: each point's cell, each cell's next free slot.
+    cell_of: Vec<usize>,
+    fill: Vec<u32>,
 }
 
 impl GridHash {
@@ -51,7 +54,9 @@ impl GridHash {
         let cells = self.nx * self.nz;
         self.start.clear();
         self.start.resize(cells + 1, 0);
-        let cell_of: Vec<usize> = points.iter().map(|p| self.cell_of(*p)).collect();
+        let mut cell_of = std::mem::take(&mut self.cell_of);
+        cell_of.clear();
+        cell_of.extend(points.iter().map(|p| self.cell_of(*p)));
         for &c in &cell_of {
             self.start[c + 1] += 1;
         }
@@ -60,11 +65,14 @@ impl GridHash {
         }
         self.order.clear();
         self.order.resize(points.len(), 0);
-        let mut fill = self.start[..cells].to_vec();
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.start[..cells]);
         for (i, &c) in cell_of.iter().enumerate() {
-            self.order[fill[c] as usize] = i as u32;
-            fill[c] += 1;
+            let slot = &mut self.fill[c];
+            self.order[*slot as usize] = i as u32;
+            *slot += 1;
         }
+        self.cell_of = cell_of;
     }
 
     #[inline]
