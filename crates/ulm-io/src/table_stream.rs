@@ -349,7 +349,7 @@ mod tests {
         let sorted = table();
         assert!(sorted.len() > 10_000);
         // Out of frame order: rows of odd frames moved to the end (read whole, then sorted).
-        let idx: Vec<usize> = (0..sorted.len()).filter(|&i| sorted.frame[i] % 2 == 0).collect();
+        let idx: Vec<usize> = (0..sorted.len()).filter(|&i| sorted.frame[i].is_multiple_of(2)).collect();
         let odd: Vec<usize> = (0..sorted.len()).filter(|&i| sorted.frame[i] % 2 == 1).collect();
         let shuffled = sorted.select(&[idx, odd].concat());
         let mut quoted = sorted.clone();

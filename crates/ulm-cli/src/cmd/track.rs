@@ -5,6 +5,11 @@
 //! positions to 1e-6 mm, velocities to 1e-4 mm/s; Parquet, by the `.parquet` extension:
 //! every bit) and, beside it, `<out stem>.config.json` with the options it ran with (not
 //! `config.json`, which `ulm simulate` already writes into the same folder).
+//!
+//! Reading, linking and writing overlap: a CSV in frame order is parsed on one thread,
+//! linked frame by frame on this one, and each track is formatted and written on a third
+//! as soon as it is final (`ulm_io::LocalizationFrames`, `ulm_track::link_frames_with`,
+//! `ulm_io::TracksWriter`); the file is the one the batch path writes, byte for byte.
 
 use std::path::PathBuf;
 
