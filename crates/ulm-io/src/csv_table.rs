@@ -340,28 +340,15 @@ pub fn read_tracks_csv(path: &Path) -> Result<Tracks> {
 fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    while v >= 100 {
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(two_digits(v % 100));
-        v /= 100;
-    }
-    if v >= 10 {
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(two_digits(v));
-    } else {
+    loop {
         i -= 1;
-        tmp[i] = b'0' + v as u8;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
     }
     push_short(buf, &tmp[i..]);
-}
-
-/// The two decimal digits of `v < 100`.
-#[inline]
-fn two_digits(v: u64) -> &'static [u8] {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
-                               5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-    let k = 2 * v as usize;
-    &PAIRS[k..k + 2]
 }
 
 /// Appends a few bytes one by one: for the short pieces of a number this beats
@@ -477,13 +464,10 @@ fn push_fixed<const D: usize>(buf: &mut Vec<u8>, fmt: &mut ryu::Buffer, v: f64) 
         buf.push(b'.');
         let mut tmp = [b'0'; 20];
         let mut i = digits;
-        while i >= 2 {
-            i -= 2;
-            tmp[i..i + 2].copy_from_slice(two_digits(f % 100));
-            f /= 100;
-        }
-        if i == 1 {
-            tmp[0] = b'0' + f as u8;
+        while f > 0 {
+            i -= 1;
+            tmp[i] = b'0' + (f % 10) as u8;
+            f /= 10;
         }
         push_short(buf, &tmp[..digits]);
     }
