@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 const META: &str = r#"{"frame_rate_hz": 500.0, "pixel_size_x_mm": 0.1, "pixel_size_z_mm": 0.1,
@@ -112,4 +113,57 @@ fn bad_input_fails_cleanly_without_output() {
     let no_col = write(dir.path(), "nocol.csv", "frame,x_mm\n0,1.0\n");
     ulm().args(["track"]).arg(&no_col).arg("--out").arg(&out).assert().code(1).stderr(contains("z_mm"));
     assert!(!out.exists());
+}
+
+/// Rows of `frames` × `n` bubbles drifting on a lattice, in frame order.
+fn lattice_rows(frames: u32, n: u32) -> Vec<String> {
+    let mut rows = Vec::new();
+    for f in 0..frames {
+        for k in 0..n {
+            let (x, z) = (0.3 * (k % 10) as f64 + 0.011 * f as f64, 0.3 * (k / 10) as f64 + 0.003 * (f % 4) as f64);
+            rows.push(format!("{f},{x},{z}"));
+        }
+    }
+    rows
+}
+
+/// A large CSV is read, linked and written at once: rows out of frame order give the
+/// same bytes; a bad row far into the file fails with the file and line, leaves the
+/// previous output as it was and no temporary file.
+#[test]
+fn large_input_streams_and_a_bad_row_mid_file_leaves_the_previous_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "meta.json", META);
+    let rows = lattice_rows(300, 40);
+    let sorted = write(dir.path(), "sorted.csv", &format!("frame,x_mm,z_mm\n{}\n", rows.join("\n")));
+    let mut shuffled_rows = rows.clone();
+    shuffled_rows.sort_by_key(|r| r.starts_with(|c: char| (c as u8).is_multiple_of(2))); // stable: odd first digits first
+    let shuffled = write(dir.path(), "shuffled.csv", &format!("frame,x_mm,z_mm\n{}\n", shuffled_rows.join("\n")));
+    let mut outputs = Vec::new();
+    for (input, name) in [(&sorted, "a.csv"), (&shuffled, "b.csv")] {
+        let out = dir.path().join(name);
+        ulm().args(["-q", "track"]).arg(input).arg("--out").arg(&out).assert().success();
+        outputs.push(std::fs::read_to_string(&out).unwrap());
+    }
+    assert_eq!(outputs[0].lines().count(), 300 * 40 + 1, "every point in a track");
+    assert_eq!(outputs[0], outputs[1]);
+
+    let mut bad_rows = rows;
+    bad_rows[11_000] = bad_rows[11_000].replacen(',', ",x", 1);
+    let bad = write(dir.path(), "bad.csv", &format!("frame,x_mm,z_mm\n{}\n", bad_rows.join("\n")));
+    let out = write(dir.path(), "tracks.csv", "previous");
+    ulm()
+        .args(["track"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("bad.csv").and(contains("line 11002")).and(contains("x_mm")));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous");
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let want = ["a.config.json", "a.csv", "b.config.json", "b.csv", "bad.csv", "meta.json", "shuffled.csv"];
+    assert_eq!(names, [&want[..], &["sorted.csv", "tracks.csv"]].concat());
 }

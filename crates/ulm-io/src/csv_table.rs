@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use ulm_core::{ExtraColumn, Localizations, Track, TrackPoint, Tracks};
 
 use crate::{Error, Result, atomic_write};
-use fast::{CsvText, RowError, Rows, parse_chunks};
+use fast::{Bytes, CsvText, RowError, Rows, parse_chunks, parse_range, sorted_column};
 
 pub(crate) const KNOWN: [&str; 6] = ["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
 
@@ -34,6 +34,19 @@ where
     L: Sync,
 {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_rows_from(path, bytes, layout, new)
+}
+
+/// [`read_rows`] of the file's `bytes`.
+fn read_rows_from<L, R: Rows>(
+    path: &Path,
+    bytes: Vec<u8>,
+    layout: impl FnOnce(&[String]) -> Result<L>,
+    new: impl Fn(&L) -> R + Sync,
+) -> Result<R>
+where
+    L: Sync,
+{
     if CsvText::fits(&bytes) {
         let text = CsvText::new(bytes).map_err(|m| Error::format(path, m))?;
         let lay = layout(&text.headers)?;
@@ -199,6 +212,63 @@ impl Rows for LocRows {
             a.extend(b);
         }
     }
+}
+
+/// Bytes of CSV parsed per block when streaming (≈ 1,500 rows of `frame,x_mm,z_mm`): the
+/// linker starts after the first one.
+const STREAM_CHUNK: usize = 1 << 16;
+
+/// A localization CSV opened for reading in frame order.
+pub(crate) enum CsvFrames {
+    /// Rows in non-decreasing frame order (checked on the frame column first), parsed block
+    /// by block, in file order, by a worker thread; the first error ends the stream.
+    Stream {
+        /// Last frame + 1.
+        n_frames: usize,
+        /// Rows of the body (valid when it parses).
+        rows: usize,
+        /// Parsed blocks.
+        blocks: std::sync::mpsc::Receiver<Result<Localizations>>,
+        /// The worker.
+        worker: std::thread::JoinHandle<()>,
+    },
+    /// Any other file (rows out of frame order, quoted cells), read whole.
+    Table(Localizations),
+}
+
+/// Opens a localization CSV for [`CsvFrames`]: the header is checked now; the rows of a
+/// file in frame order are parsed on a worker thread while the caller consumes them, with
+/// the same values and errors as [`read_localizations_csv`].
+pub(crate) fn open_localizations_csv_frames(path: &Path) -> Result<CsvFrames> {
+    let bytes = Bytes::open(path).map_err(|e| Error::io(path, e))?;
+    if !CsvText::fits(&bytes) {
+        let rows = read_rows_from(path, bytes.into_vec(), |h| LocLayout::new(path, h), LocRows::new)?;
+        return Ok(CsvFrames::Table(rows.finish()));
+    }
+    let text = CsvText::new(bytes).map_err(|m| Error::format(path, m))?;
+    let lay = LocLayout::new(path, &text.headers)?;
+    let Some((last, rows)) = sorted_column(&text, lay.frame) else {
+        let rows = parse_chunks(&text, || LocRows::new(&lay)).map_err(|m| Error::format(path, m))?;
+        return Ok(CsvFrames::Table(rows.finish()));
+    };
+    let (tx, blocks) = std::sync::mpsc::sync_channel(8);
+    let owned = path.to_path_buf();
+    let worker = std::thread::Builder::new()
+        .name("ulm-csv-read".into())
+        .spawn(move || {
+            for range in text.chunks_of(STREAM_CHUNK) {
+                let block = parse_range(&text, range, LocRows::new(&lay))
+                    .map(LocRows::finish)
+                    .map_err(|(start, e)| Error::format(&owned, text.message(start, &e)));
+                let failed = block.is_err();
+                if tx.send(block).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io(path, e))?;
+    let n_frames = if rows == 0 { 0 } else { usize::try_from(last).unwrap_or(usize::MAX).saturating_add(1) };
+    Ok(CsvFrames::Stream { n_frames, rows, blocks, worker })
 }
 
 /// Reads a localization / ground-truth CSV. Required columns `frame, x_mm, z_mm`;
@@ -526,30 +596,35 @@ pub fn write_tracks_csv(path: &Path, tracks: &Tracks) -> Result<()> {
         }
     }
     pieces.push(&tracks.tracks[start..]);
-    let format = |piece: &&[Track], buf: &mut Vec<u8>| {
-        let mut fmt = ryu::Buffer::new();
-        for t in *piece {
-            for p in &t.points {
-                push_uint(buf, t.id);
-                buf.push(b',');
-                push_uint(buf, u64::from(p.frame));
-                for v in [p.x_mm, p.z_mm] {
-                    buf.push(b',');
-                    push_fixed::<TRACK_POSITION_DECIMALS>(buf, &mut fmt, v);
-                }
-                for v in [p.vx_mm_s, p.vz_mm_s] {
-                    buf.push(b',');
-                    push_fixed::<TRACK_VELOCITY_DECIMALS>(buf, &mut fmt, v);
-                }
-                buf.push(b'\n');
-            }
-        }
-    };
     atomic_write(path, |w| {
-        w.write_all(b"track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s\n")?;
-        write_pieces(w, &pieces, format)?;
+        w.write_all(TRACKS_HEADER)?;
+        write_pieces(w, &pieces, |piece, buf| push_track_rows(buf, piece))?;
         w.flush()
     })
+}
+
+/// The header line of a tracks CSV.
+pub(crate) const TRACKS_HEADER: &[u8] = b"track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm_s\n";
+
+/// Appends the rows of `tracks` to a tracks CSV being written.
+pub(crate) fn push_track_rows(buf: &mut Vec<u8>, tracks: &[Track]) {
+    let mut fmt = ryu::Buffer::new();
+    for t in tracks {
+        for p in &t.points {
+            push_uint(buf, t.id);
+            buf.push(b',');
+            push_uint(buf, u64::from(p.frame));
+            for v in [p.x_mm, p.z_mm] {
+                buf.push(b',');
+                push_fixed::<TRACK_POSITION_DECIMALS>(buf, &mut fmt, v);
+            }
+            for v in [p.vx_mm_s, p.vz_mm_s] {
+                buf.push(b',');
+                push_fixed::<TRACK_VELOCITY_DECIMALS>(buf, &mut fmt, v);
+            }
+            buf.push(b'\n');
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //!
 //! **Tables**: localization / ground-truth / track tables with stable columns (extra columns
 //! kept), as CSV or Apache Parquet chosen by the file extension ([`read_localizations`],
-//! [`write_tracks`], [`TableFormat`]). **Maps**: [`write_npy`], [`read_npy_f32`], PNG and TIFF writers.
+//! [`write_tracks`], [`TableFormat`]); streamed frame by frame with [`LocalizationFrames`] and
+//! [`TracksWriter`] (reading, linking and writing at once). **Maps**: [`write_npy`], [`read_npy_f32`], PNG and TIFF writers.
 //!
 //! Every writer writes to a temporary file in the destination folder and renames it into
 //! place ([`atomic_write`]), so a crash never leaves a half-written result or destroys a
@@ -56,6 +57,7 @@ mod png_write;
 mod reader;
 mod source;
 mod table;
+mod table_stream;
 mod tiff_write;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
@@ -72,4 +74,5 @@ pub use png_write::{write_png_gray8, write_png_rgb8};
 pub use reader::{Format, FrameInfo, ReadOptions};
 pub use source::{RawFrames, find_geometry, meta_path_for, open_frames, open_raw, read_frames};
 pub use table::{TableFormat, read_localizations, read_tracks, write_localizations, write_tracks};
+pub use table_stream::{LocalizationFrames, TracksWriter};
 pub use tiff_write::{write_tiff_f32, write_tiff_u16};

@@ -354,24 +354,87 @@ pub(crate) fn write_localizations_parquet(path: &Path, locs: &Localizations) -> 
     write_batch(path, cols)
 }
 
+/// Rows per record batch handed to the Parquet writer of tracks (a multiple of its 1,024-row
+/// write batches): the same batches whether the tracks come at once or in pieces, hence the
+/// same bytes.
+const TRACK_BATCH_ROWS: usize = 16_384;
+
+/// A tracks table being encoded as Parquet into `W` (one row group, Snappy): tracks are
+/// added in pieces and encoded in batches of [`TRACK_BATCH_ROWS`] as they fill, so that a
+/// streaming writer encodes while the tracks are still being linked.
+pub(crate) struct TracksParquet<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    schema: Arc<Schema>,
+    id: Vec<u64>,
+    frame: Vec<u32>,
+    cols: [Vec<f64>; 4],
+}
+
+impl<W: Write + Send> TracksParquet<W> {
+    pub(crate) fn new(w: W) -> parquet::errors::Result<Self> {
+        let f64_field = |n: &str| Field::new(n, DataType::Float64, false);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("track_id", DataType::UInt64, false),
+            Field::new("frame", DataType::UInt32, false),
+            f64_field("x_mm"),
+            f64_field("z_mm"),
+            f64_field("vx_mm_s"),
+            f64_field("vz_mm_s"),
+        ]));
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_dictionary_enabled(false);
+        let writer = ArrowWriter::try_new(w, schema.clone(), Some(props.build()))?;
+        Ok(Self { writer, schema, id: Vec::new(), frame: Vec::new(), cols: Default::default() })
+    }
+
+    /// Adds tracks (in file order), encoding every full batch.
+    pub(crate) fn push(&mut self, tracks: &[ulm_core::Track]) -> parquet::errors::Result<()> {
+        for t in tracks {
+            for p in &t.points {
+                self.id.push(t.id);
+                self.frame.push(p.frame);
+                for (c, v) in self.cols.iter_mut().zip([p.x_mm, p.z_mm, p.vx_mm_s, p.vz_mm_s]) {
+                    c.push(v);
+                }
+            }
+            if self.id.len() >= TRACK_BATCH_ROWS {
+                self.encode(TRACK_BATCH_ROWS)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes full batches of the first `n` rows held (all when fewer).
+    fn encode(&mut self, n: usize) -> parquet::errors::Result<()> {
+        while !self.id.is_empty() && (self.id.len() >= n || n == usize::MAX) {
+            let k = n.min(self.id.len());
+            let mut arrays: Vec<ArrayRef> = vec![
+                Arc::new(UInt64Array::from(self.id.drain(..k).collect::<Vec<_>>())),
+                Arc::new(UInt32Array::from(self.frame.drain(..k).collect::<Vec<_>>())),
+            ];
+            for c in &mut self.cols {
+                arrays.push(Arc::new(Float64Array::from(c.drain(..k).collect::<Vec<_>>())));
+            }
+            let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+            self.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes the rest and writes the footer.
+    pub(crate) fn finish(mut self) -> parquet::errors::Result<()> {
+        self.encode(usize::MAX)?;
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
 /// Writes a tracks table as Parquet (atomically): `track_id, frame, x_mm, z_mm, vx_mm_s,
 /// vz_mm_s`, one row per point, tracks in order.
 pub(crate) fn write_tracks_parquet(path: &Path, tracks: &Tracks) -> Result<()> {
-    let points = || tracks.tracks.iter().flat_map(|t| t.points.iter().map(move |p| (t.id, p)));
-    let f = |get: fn(&TrackPoint) -> f64| points().map(|(_, p)| get(p)).collect::<Vec<f64>>();
-    let cols = vec![
-        (
-            Field::new("track_id", DataType::UInt64, false),
-            Arc::new(points().map(|(id, _)| id).collect::<UInt64Array>()) as ArrayRef,
-        ),
-        (
-            Field::new("frame", DataType::UInt32, false),
-            Arc::new(points().map(|(_, p)| p.frame).collect::<UInt32Array>()),
-        ),
-        f64_col("x_mm", f(|p| p.x_mm)),
-        f64_col("z_mm", f(|p| p.z_mm)),
-        f64_col("vx_mm_s", f(|p| p.vx_mm_s)),
-        f64_col("vz_mm_s", f(|p| p.vz_mm_s)),
-    ];
-    write_batch(path, cols)
+    atomic_write(path, |w| {
+        let mut t = TracksParquet::new(&mut *w).map_err(std::io::Error::other)?;
+        t.push(&tracks.tracks).map_err(std::io::Error::other)?;
+        t.finish().map_err(std::io::Error::other)?;
+        w.flush()
+    })
 }

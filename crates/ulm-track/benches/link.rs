@@ -1,7 +1,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! Linking speed on a synthetic 1,000-frame input (≈ 200 bubbles per frame on smooth
 //! random paths, 5 % missed detections), the same kind of input as
-//! `scripts/trackpy_parity.py`: `track/link_<predictor>` per predictor, and
+//! `scripts/trackpy_parity.py`: `track/link_<predictor>` per predictor;
+//! `track/whole_csv` and `track/whole_parquet`: the whole file-to-file pipeline of `ulm
+//! track` on 1,000 × 138 bubbles (read a localization table, link, write the tracks), and
 //! `link/<index>_<frames>x<points>` comparing the spatial indexes on the same input
 //! (velocity predictor, memory 1), at 200 and at 2,000 bubbles per frame;
 //! `index/<index>_<points>`: the index alone (build over one frame's points, then one
@@ -10,7 +12,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ulm_core::{Localizations, NoProgress};
-use ulm_track::{GridHash, KdTree, LinkConfig, PredictorKind, SpatialIndex, link_with};
+use ulm_track::{GridHash, KdTree, LinkConfig, PredictorKind, SpatialIndex, link_frames_with, link_with};
 
 fn synthetic(frames: u32, n: usize) -> Localizations {
     let mut seed = 7u64;
@@ -45,6 +47,8 @@ fn synthetic(frames: u32, n: usize) -> Localizations {
     locs
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 fn bench(c: &mut Criterion) {
     let locs = synthetic(1000, 200);
     let mut cfg = LinkConfig::new(0.15, 1000.0);
@@ -57,6 +61,29 @@ fn bench(c: &mut Criterion) {
         ("link_kalman", PredictorKind::Kalman),
     ] {
         g.bench_function(name, |b| b.iter(|| link_with(&locs, &cfg, kind, &NoProgress).unwrap()));
+    }
+    // The whole file-to-file pipeline of `ulm track` (without process start-up): 1,000
+    // frames × 138 bubbles (≈ 131k rows, as `scripts/trackpy_parity.py` times it), read,
+    // linked (no predictor, memory 1, like trackpy) and written at once.
+    let dir = tempfile::tempdir().unwrap();
+    let table = synthetic(1000, 138);
+    let mut whole = cfg;
+    whole.min_length = 1;
+    for ext in ["csv", "parquet"] {
+        let input = dir.path().join(format!("locs.{ext}"));
+        ulm_io::write_localizations(&input, &table).unwrap();
+        let output = dir.path().join(format!("tracks.{ext}"));
+        g.bench_function(format!("whole_{ext}"), |b| {
+            b.iter(|| {
+                let frames = ulm_io::LocalizationFrames::open(&input).unwrap();
+                let mut out = ulm_io::TracksWriter::create(&output).unwrap();
+                let sink = |t| out.write(t).map_err(BoxError::from);
+                let frames = frames.map(|f| f.map_err(BoxError::from));
+                let stats = link_frames_with(frames, &whole, PredictorKind::None, &NoProgress, sink).unwrap();
+                out.finish().unwrap();
+                stats
+            })
+        });
     }
     g.finish();
 

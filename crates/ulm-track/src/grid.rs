@@ -17,6 +17,9 @@ pub struct GridHash {
     start: Vec<u32>,
     order: Vec<u32>,
     points: Vec<[f64; 2]>,
+    /// Rebuild buffers: each point's cell, each cell's next free slot.
+    cell_of: Vec<usize>,
+    fill: Vec<u32>,
 }
 
 impl GridHash {
@@ -51,7 +54,9 @@ impl GridHash {
         let cells = self.nx * self.nz;
         self.start.clear();
         self.start.resize(cells + 1, 0);
-        let cell_of: Vec<usize> = points.iter().map(|p| self.cell_of(*p)).collect();
+        let mut cell_of = std::mem::take(&mut self.cell_of);
+        cell_of.clear();
+        cell_of.extend(points.iter().map(|p| self.cell_of(*p)));
         for &c in &cell_of {
             self.start[c + 1] += 1;
         }
@@ -60,16 +65,19 @@ impl GridHash {
         }
         self.order.clear();
         self.order.resize(points.len(), 0);
-        let mut fill = self.start[..cells].to_vec();
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.start[..cells]);
         for (i, &c) in cell_of.iter().enumerate() {
-            self.order[fill[c] as usize] = i as u32;
-            fill[c] += 1;
+            let slot = &mut self.fill[c];
+            self.order[*slot as usize] = i as u32;
+            *slot += 1;
         }
+        self.cell_of = cell_of;
     }
 
     #[inline]
     fn coords(&self, p: [f64; 2]) -> (i64, i64) {
-        (((p[0] - self.origin[0]) / self.cell).floor() as i64, ((p[1] - self.origin[1]) / self.cell).floor() as i64)
+        (floor((p[0] - self.origin[0]) / self.cell), floor((p[1] - self.origin[1]) / self.cell))
     }
 
     #[inline]
@@ -86,12 +94,12 @@ impl GridHash {
         }
         let r2 = radius * radius;
         let (cx, cz) = self.coords(q);
-        let x0 = (cx - 1).max(0);
-        let x1 = (cx + 1).min(self.nx as i64 - 1);
+        let x0 = cx.saturating_sub(1).max(0);
+        let x1 = cx.saturating_add(1).min(self.nx as i64 - 1);
         if x0 > x1 {
             return;
         }
-        for z in (cz - 1).max(0)..=(cz + 1).min(self.nz as i64 - 1) {
+        for z in cz.saturating_sub(1).max(0)..=cz.saturating_add(1).min(self.nz as i64 - 1) {
             let row = z as usize * self.nx;
             let (a, b) = (self.start[row + x0 as usize] as usize, self.start[row + x1 as usize + 1] as usize);
             for &i in &self.order[a..b] {
@@ -103,6 +111,14 @@ impl GridHash {
             }
         }
     }
+}
+
+/// `v.floor() as i64` without a call into libm (`floor` is not inlined on a baseline
+/// x86-64 target): truncate, then step down for a negative non-integer.
+#[inline]
+fn floor(v: f64) -> i64 {
+    let t = v as i64;
+    if (t as f64) > v { t.saturating_sub(1) } else { t }
 }
 
 #[cfg(test)]
@@ -132,6 +148,9 @@ mod tests {
                     .collect();
                 assert_eq!(got, want, "r {r}, q {q:?}");
             }
+        }
+        for v in [0.0, -0.0, 0.5, -0.5, -1.0, 1.0, 2.999, -2.999, 1e15 + 0.5, -1e15 - 0.5, -1e-300, 1e300, -1e300] {
+            assert_eq!(floor(v), v.floor() as i64, "{v}");
         }
         let empty = GridHash::new(&[], 1.0);
         empty.within([0.0, 0.0], 1.0, |_, _| panic!("no points"));

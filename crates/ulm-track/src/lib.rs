@@ -3,6 +3,9 @@
 //!
 //! * [`Linker`] — the streaming core: one frame at a time, bounded memory.
 //! * [`link`] / [`link_with`] — the batch wrappers over a [`Localizations`] table.
+//! * [`link_frames`] / [`link_frames_with`] — the streaming loop: frames in, final tracks
+//!   out in id order as soon as they close (file-to-file linking overlaps reading, linking
+//!   and writing with it).
 //! * [`Predictor`] — where to search: [`NoPredictor`] (Brownian), [`VelocityPredictor`]
 //!   (Eq. 6, each track's own last step), [`KalmanPredictor`] (constant velocity).
 //! * Candidates within the search range come from a [`SpatialIndex`] (a [`KdTree`] or a
@@ -37,6 +40,7 @@ mod index;
 mod kdtree;
 mod linker;
 pub mod predict;
+mod stream;
 mod subnet;
 
 pub use config::LinkConfig;
@@ -46,3 +50,4 @@ pub use index::SpatialIndex;
 pub use kdtree::KdTree;
 pub use linker::{Linked, Linker, PredictorKind, link, link_with};
 pub use predict::{KalmanPredictor, NoPredictor, Predictor, VelocityPredictor};
+pub use stream::{StreamStats, link_frames, link_frames_with};

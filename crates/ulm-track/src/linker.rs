@@ -1,11 +1,13 @@
 //! The streaming [`Linker`] (one frame at a time, bounded memory) and the batch
 //! wrappers [`link`] / [`link_with`].
 
+use std::collections::BTreeMap;
+
 use ulm_core::{Localizations, Progress, Track, TrackPoint, Tracks};
 
 use crate::index::CandidateIndex;
 use crate::predict::{KalmanPredictor, NoPredictor, Predictor, VelocityPredictor};
-use crate::subnet::{self, Edge};
+use crate::subnet::{Edge, Subnets};
 use crate::{LinkConfig, TrackError};
 
 /// A track still open for linking.
@@ -38,14 +40,18 @@ struct Live<S> {
 pub struct Linker<P: Predictor> {
     config: LinkConfig,
     predictor: P,
+    /// Open tracks in creation (= id) order.
     live: Vec<Live<P::State>>,
-    finished: Vec<Track>,
+    /// Closed tracks not yet taken, by id.
+    finished: BTreeMap<u64, Track>,
     next_id: u64,
     last_frame: Option<u32>,
     // Buffers reused from frame to frame.
     index: CandidateIndex,
     predicted: Vec<[f64; 2]>,
     edges: Vec<Edge>,
+    subnets: Subnets,
+    links: Vec<Option<usize>>,
 }
 
 impl<P: Predictor> Linker<P> {
@@ -56,12 +62,14 @@ impl<P: Predictor> Linker<P> {
             config,
             predictor,
             live: Vec::new(),
-            finished: Vec::new(),
+            finished: BTreeMap::new(),
             next_id: 0,
             last_frame: None,
             index: CandidateIndex::new(config.index),
             predicted: Vec::new(),
             edges: Vec::new(),
+            subnets: Subnets::default(),
+            links: Vec::new(),
         })
     }
 
@@ -92,7 +100,8 @@ impl<P: Predictor> Linker<P> {
 
         let r = self.config.search_range_mm;
         self.candidates(frame, positions);
-        let links = subnet::solve(self.live.len(), positions.len(), &self.edges, r * r);
+        let mut links = std::mem::take(&mut self.links);
+        self.subnets.solve(self.live.len(), positions.len(), &self.edges, r * r, &mut links);
 
         let mut ids = vec![0u64; positions.len()];
         for (d, link) in links.iter().enumerate() {
@@ -112,6 +121,7 @@ impl<P: Predictor> Linker<P> {
                 None => ids[d] = u64::MAX, // new track, numbered below in input order
             }
         }
+        self.links = links;
         for (d, id) in ids.iter_mut().enumerate() {
             if *id == u64::MAX {
                 *id = self.open(frame, positions[d]);
@@ -120,10 +130,24 @@ impl<P: Predictor> Linker<P> {
         Ok(ids)
     }
 
-    /// Tracks closed so far (memory expired), each with velocities in mm/s, those
-    /// shorter than `min_length` already dropped.
+    /// Tracks closed so far (memory expired), sorted by id, each with velocities in mm/s,
+    /// those shorter than `min_length` already dropped.
     pub fn take_finished(&mut self) -> Vec<Track> {
-        std::mem::take(&mut self.finished)
+        std::mem::take(&mut self.finished).into_values().collect()
+    }
+
+    /// The closed tracks whose ids are below every open track's id, sorted by id: the next
+    /// run of the output in id order, final (no later frame can add a track before them).
+    /// Concatenating `take_ready` after each frame and [`Linker::finish`] at the end gives
+    /// exactly the tracks of [`Linker::finish`] alone, in the same order.
+    pub fn take_ready(&mut self) -> Vec<Track> {
+        // Ids are given in creation order and `live` keeps that order.
+        let bound = self.live.first().map_or(self.next_id, |t| t.id);
+        if self.finished.first_key_value().is_none_or(|(&id, _)| id >= bound) {
+            return Vec::new();
+        }
+        let later = self.finished.split_off(&bound);
+        std::mem::replace(&mut self.finished, later).into_values().collect()
     }
 
     /// Closes every open track and returns all tracks not yet taken, sorted by id.
@@ -132,9 +156,7 @@ impl<P: Predictor> Linker<P> {
         for t in live {
             self.close(t);
         }
-        let mut out = self.take_finished();
-        out.sort_by_key(|t| t.id);
-        out
+        self.take_finished()
     }
 
     fn open(&mut self, frame: u32, pos: [f64; 2]) -> u64 {
@@ -142,7 +164,12 @@ impl<P: Predictor> Linker<P> {
         self.next_id += 1;
         self.live.push(Live {
             id,
-            points: vec![point(frame, pos)],
+            points: {
+                // Typical tracks are tens of points: fewer reallocations than from 1.
+                let mut p = Vec::with_capacity(8);
+                p.push(point(frame, pos));
+                p
+            },
             last_pos: pos,
             last_frame: frame,
             last_speed: None,
@@ -165,7 +192,7 @@ impl<P: Predictor> Linker<P> {
         if t.points.len() >= self.config.min_length.max(1) {
             let mut track = Track { id: t.id, points: t.points };
             track.compute_velocities(self.config.frame_rate_hz);
-            self.finished.push(track);
+            self.finished.insert(track.id, track);
         }
     }
 

@@ -13,89 +13,130 @@ use ulm_core::assignment::linear_sum_assignment;
 /// A candidate link: source, destination, squared distance.
 pub(crate) type Edge = (usize, usize, f64);
 
-struct UnionFind(Vec<u32>);
+/// Union-find over `parent` (path halving; the smaller index becomes the root).
+fn find(parent: &mut [u32], mut a: usize) -> usize {
+    while parent[a] as usize != a {
+        let p = parent[a] as usize;
+        parent[a] = parent[p];
+        a = p;
+    }
+    a
+}
 
-impl UnionFind {
-    fn new(n: usize) -> Self {
-        Self((0..n as u32).collect())
-    }
-    fn find(&mut self, mut a: usize) -> usize {
-        while self.0[a] as usize != a {
-            let p = self.0[a] as usize;
-            self.0[a] = self.0[p];
-            a = p;
-        }
-        a
-    }
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.0[ra.max(rb)] = ra.min(rb) as u32;
-        }
+fn union(parent: &mut [u32], a: usize, b: usize) {
+    let (ra, rb) = (find(parent, a), find(parent, b));
+    if ra != rb {
+        parent[ra.max(rb)] = ra.min(rb) as u32;
     }
 }
 
-/// Optimal links for `n_src` sources and `n_dst` destinations given the candidate
-/// `edges` (squared distances ≤ `r2`). Returns, for each destination, its source.
-pub(crate) fn solve(n_src: usize, n_dst: usize, edges: &[Edge], r2: f64) -> Vec<Option<usize>> {
-    let mut out = vec![None; n_dst];
-    if edges.is_empty() {
-        return out;
-    }
-    let mut uf = UnionFind::new(n_src + n_dst);
-    for &(s, d, _) in edges {
-        uf.union(s, n_src + d);
-    }
-    // Group edges by subnet (root node); a subnet is a run in the sorted list.
-    let mut tagged: Vec<(usize, usize)> = edges.iter().enumerate().map(|(k, e)| (uf.find(e.0), k)).collect();
-    tagged.sort_unstable();
-    let mut start = 0;
-    let mut srcs: Vec<usize> = Vec::new();
-    let mut dsts: Vec<usize> = Vec::new();
-    let mut cost: Vec<f64> = Vec::new();
-    while start < tagged.len() {
-        let root = tagged[start].0;
-        let end = start + tagged[start..].partition_point(|t| t.0 == root);
-        let sub = &tagged[start..end];
-        start = end;
-        if sub.len() == 1 {
-            // One source, one destination, one candidate: linking beats R².
-            let (s, d, _) = edges[sub[0].1];
-            out[d] = Some(s);
-            continue;
+/// The subnet solver with its buffers, reused from frame to frame.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Subnets {
+    deg_src: Vec<u32>,
+    deg_dst: Vec<u32>,
+    parent: Vec<u32>,
+    tagged: Vec<(usize, usize)>,
+    srcs: Vec<usize>,
+    dsts: Vec<usize>,
+    cost: Vec<f64>,
+}
+
+impl Subnets {
+    /// Optimal links for `n_src` sources and `n_dst` destinations given the candidate
+    /// `edges` (squared distances ≤ `r2`): `out[d]` is destination `d`'s source.
+    pub(crate) fn solve(&mut self, n_src: usize, n_dst: usize, edges: &[Edge], r2: f64, out: &mut Vec<Option<usize>>) {
+        out.clear();
+        out.resize(n_dst, None);
+        if edges.is_empty() {
+            return;
         }
-        srcs.clear();
-        dsts.clear();
-        for &(_, k) in sub {
-            srcs.push(edges[k].0);
-            dsts.push(edges[k].1);
+        // An edge whose source and destination have no other edge is a subnet of its own:
+        // one source, one destination, one candidate, and linking beats R². Most are.
+        let (ds, dd) = (&mut self.deg_src, &mut self.deg_dst);
+        ds.clear();
+        ds.resize(n_src, 0);
+        dd.clear();
+        dd.resize(n_dst, 0);
+        for &(s, d, _) in edges {
+            ds[s] += 1;
+            dd[d] += 1;
         }
-        srcs.sort_unstable();
-        srcs.dedup();
-        dsts.sort_unstable();
-        dsts.dedup();
-        let (k, l) = (srcs.len(), dsts.len());
-        let cols = l + k;
-        cost.clear();
-        cost.resize(k * cols, f64::INFINITY);
-        for row in cost.chunks_mut(cols) {
-            row[l..].fill(r2);
+        let lone = |&(s, d, _): &Edge| ds[s] == 1 && dd[d] == 1;
+        let parent = &mut self.parent;
+        parent.clear();
+        for e in edges {
+            if lone(e) {
+                out[e.1] = Some(e.0);
+            } else {
+                if parent.is_empty() {
+                    parent.extend(0..(n_src + n_dst) as u32);
+                }
+                union(parent, e.0, n_src + e.1);
+            }
         }
-        for &(_, e) in sub {
-            let (s, d, d2) = edges[e];
-            let i = srcs.binary_search(&s).unwrap_or_default();
-            let j = dsts.binary_search(&d).unwrap_or_default();
-            cost[i * cols + j] = d2;
+        if parent.is_empty() {
+            return;
         }
-        // Always feasible: every source has its own finite "unlinked" column.
-        if let Some(assign) = linear_sum_assignment(&cost, k, cols) {
-            for (i, c) in assign.into_iter().enumerate() {
-                if let Some(j) = c.filter(|&j| j < l) {
-                    out[dsts[j]] = Some(srcs[i]);
+        // Group the other edges by subnet (root node); a subnet is a run in the sorted list.
+        let tagged = &mut self.tagged;
+        tagged.clear();
+        for (k, e) in edges.iter().enumerate() {
+            if !lone(e) {
+                tagged.push((find(parent, e.0), k));
+            }
+        }
+        tagged.sort_unstable();
+        let (srcs, dsts, cost) = (&mut self.srcs, &mut self.dsts, &mut self.cost);
+        let mut start = 0;
+        while start < tagged.len() {
+            let root = tagged[start].0;
+            let mut end = start + 1;
+            while end < tagged.len() && tagged[end].0 == root {
+                end += 1;
+            }
+            let sub = &tagged[start..end];
+            start = end;
+            srcs.clear();
+            dsts.clear();
+            for &(_, k) in sub {
+                srcs.push(edges[k].0);
+                dsts.push(edges[k].1);
+            }
+            srcs.sort_unstable();
+            srcs.dedup();
+            dsts.sort_unstable();
+            dsts.dedup();
+            let (k, l) = (srcs.len(), dsts.len());
+            let cols = l + k;
+            cost.clear();
+            cost.resize(k * cols, f64::INFINITY);
+            for row in cost.chunks_mut(cols) {
+                row[l..].fill(r2);
+            }
+            for &(_, e) in sub {
+                let (s, d, d2) = edges[e];
+                let i = srcs.binary_search(&s).unwrap_or_default();
+                let j = dsts.binary_search(&d).unwrap_or_default();
+                cost[i * cols + j] = d2;
+            }
+            // Always feasible: every source has its own finite "unlinked" column.
+            if let Some(assign) = linear_sum_assignment(cost, k, cols) {
+                for (i, c) in assign.into_iter().enumerate() {
+                    if let Some(j) = c.filter(|&j| j < l) {
+                        out[dsts[j]] = Some(srcs[i]);
+                    }
                 }
             }
         }
     }
+}
+
+/// [`Subnets::solve`] with fresh buffers. Returns, for each destination, its source.
+#[cfg(test)]
+pub(crate) fn solve(n_src: usize, n_dst: usize, edges: &[Edge], r2: f64) -> Vec<Option<usize>> {
+    let mut out = Vec::new();
+    Subnets::default().solve(n_src, n_dst, edges, r2, &mut out);
     out
 }
 

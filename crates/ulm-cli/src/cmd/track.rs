@@ -5,6 +5,11 @@
 //! positions to 1e-6 mm, velocities to 1e-4 mm/s; Parquet, by the `.parquet` extension:
 //! every bit) and, beside it, `<out stem>.config.json` with the options it ran with (not
 //! `config.json`, which `ulm simulate` already writes into the same folder).
+//!
+//! Reading, linking and writing overlap: a CSV in frame order is parsed on one thread,
+//! linked frame by frame on this one, and each track is formatted and written on a third
+//! as soon as it is final (`ulm_io::LocalizationFrames`, `ulm_track::link_frames_with`,
+//! `ulm_io::TracksWriter`); the file is the one the batch path writes, byte for byte.
 
 use std::path::PathBuf;
 
@@ -109,16 +114,17 @@ fn validate(a: &Args) -> anyhow::Result<Options> {
     Ok(Options { config, predictor, meta })
 }
 
-/// Runs `ulm track`.
+/// Runs `ulm track`: reads, links and writes at once (`ulm_io::LocalizationFrames` →
+/// `ulm_track::link_frames_with` → `ulm_io::TracksWriter`).
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let o = validate(&args)?;
-    let locs = ulm_io::read_localizations(&args.locs)?;
-    let bar = Bar::new(locs.n_frames() as u64, "frames", ctx.quiet);
-    let start = std::time::Instant::now();
-    let linked = ulm_track::link_with(&locs, &o.config, o.predictor, &bar)
-        .with_context(|| format!("linking {}", args.locs.display()))?;
-    let secs = start.elapsed().as_secs_f64();
-    ulm_io::write_tracks(&args.out, &linked.tracks)?;
+    let frames = ulm_io::LocalizationFrames::open(&args.locs)?;
+    let bar = Bar::new(frames.n_frames() as u64, "frames", ctx.quiet);
+    let mut out = ulm_io::TracksWriter::create(&args.out)?;
+    let frames = frames.map(|f| f.map_err(anyhow::Error::from));
+    let stats = ulm_track::link_frames_with(frames, &o.config, o.predictor, &bar, |t| Ok(out.write(t)?))
+        .with_context(|| format!("tracking {}", args.locs.display()))?;
+    out.finish()?;
     let cfg = serde_json::json!({
         "input": args.locs,
         "meta": o.meta,
@@ -126,14 +132,13 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         "predictor": o.predictor,
     });
     output::write_run_config(&output::config_path(&args.out), "track", cfg)?;
-    let linked_rows = linked.row_track.iter().filter(|t| t.is_some()).count();
-    tracing::info!("linking took {secs:.3} s");
+    tracing::info!("linking took {:.3} s", stats.link_secs);
     ctx.summary(format_args!(
         "{} localizations in {} frames → {} tracks ({} points kept); wrote {}",
-        locs.len(),
-        locs.n_frames(),
-        linked.tracks.len(),
-        linked_rows,
+        stats.rows,
+        stats.n_frames,
+        stats.tracks,
+        stats.points,
         args.out.display()
     ));
     Ok(())

@@ -15,9 +15,58 @@ use rayon::prelude::*;
 /// two cores share a 100k-row table evenly.
 const CHUNK: usize = 1 << 18;
 
+/// A whole file's bytes: read into memory, or memory-mapped.
+pub(super) enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes::Owned(v)
+    }
+}
+
+impl Bytes {
+    /// The file memory-mapped when it is a non-empty regular file (no copy, no fresh pages
+    /// to fault in and zero), else read.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::Read as _;
+        let mut file = std::fs::File::open(path)?;
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            // SAFETY: read-only map; like every reader of memory-mapped files we rely on the
+            // file not being truncated by another process while we read it.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                return Ok(Bytes::Mapped(map));
+            }
+        }
+        let mut v = Vec::new();
+        file.read_to_end(&mut v)?;
+        Ok(Bytes::Owned(v))
+    }
+
+    /// The bytes as an owned vector.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m.to_vec(),
+        }
+    }
+}
+
 /// A CSV file read whole, its header split, ready for [`parse_chunks`].
 pub(super) struct CsvText {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     body: usize,
     /// Header cells, trimmed.
     pub headers: Vec<String>,
@@ -54,7 +103,8 @@ impl CsvText {
 
     /// Splits off the header of a file that [`CsvText::fits`]; the error is an
     /// invalid-UTF-8 header.
-    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+    pub fn new(bytes: impl Into<Bytes>) -> Result<Self, String> {
+        let bytes = bytes.into();
         let start = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         let end = bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| start + p);
         let body = (end + 1).min(bytes.len());
@@ -70,10 +120,15 @@ impl CsvText {
 
     /// Byte ranges of the body, each ending after a line break (or at the end of the file).
     fn chunks(&self) -> Vec<Range<usize>> {
+        self.chunks_of(CHUNK)
+    }
+
+    /// [`CsvText::chunks`] of about `size` bytes.
+    pub fn chunks_of(&self, size: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let mut start = self.body;
         while start < self.bytes.len() {
-            let probe = (start + CHUNK).min(self.bytes.len());
+            let probe = (start + size).min(self.bytes.len());
             let end = self.bytes[probe..].iter().position(|&b| b == b'\n').map_or(self.bytes.len(), |p| probe + p + 1);
             out.push(start..end);
             start = end;
@@ -82,7 +137,7 @@ impl CsvText {
     }
 
     /// The error text of `e` raised in the chunk starting at byte `chunk_start`.
-    fn message(&self, chunk_start: usize, e: &RowError) -> String {
+    pub fn message(&self, chunk_start: usize, e: &RowError) -> String {
         // Header line is 1; count the line breaks before the chunk (only on error).
         let before = self.bytes[..chunk_start].iter().filter(|&&b| b == b'\n').count();
         e.message((before + e.line + 1) as u64)
@@ -101,33 +156,9 @@ pub(super) trait Rows: Send + Sized {
 /// Parses the body into accumulators made by `new`, chunks in parallel; the first error in
 /// file order wins.
 pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) -> Result<R, String> {
-    let n_fields = text.headers.len();
     let chunks = text.chunks();
-    let parsed: Vec<Result<R, (usize, RowError)>> = chunks
-        .par_iter()
-        .map(|r| {
-            let mut rows = new();
-            let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
-            for (line, bytes) in text.bytes[r.clone()].split(|&b| b == b'\n').enumerate() {
-                let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-                if bytes.is_empty() {
-                    continue;
-                }
-                fields.clear();
-                fields.extend(bytes.split(|&b| b == b','));
-                let res = if fields.len() == n_fields {
-                    rows.push(&fields)
-                } else {
-                    Err(RowError::new(
-                        "malformed CSV: ",
-                        format!(" has {} fields, the header has {n_fields}", fields.len()),
-                    ))
-                };
-                res.map_err(|e| (r.start, RowError { line, ..e }))?;
-            }
-            Ok(rows)
-        })
-        .collect();
+    let parsed: Vec<Result<R, (usize, RowError)>> =
+        chunks.par_iter().map(|r| parse_range(text, r.clone(), new())).collect();
     let mut out: Option<R> = None;
     for p in parsed {
         let rows = p.map_err(|(start, e)| text.message(start, &e))?;
@@ -137,6 +168,53 @@ pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) 
         }
     }
     Ok(out.unwrap_or_else(new))
+}
+
+/// Parses the lines of `range` (a chunk from [`CsvText::chunks_of`]) into `rows`; an error
+/// comes with the chunk's start for [`CsvText::message`].
+pub(super) fn parse_range<R: Rows>(text: &CsvText, range: Range<usize>, mut rows: R) -> Result<R, (usize, RowError)> {
+    let n_fields = text.headers.len();
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
+    for (line, bytes) in text.bytes[range.clone()].split(|&b| b == b'\n').enumerate() {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.is_empty() {
+            continue;
+        }
+        fields.clear();
+        fields.extend(bytes.split(|&b| b == b','));
+        let res = if fields.len() == n_fields {
+            rows.push(&fields)
+        } else {
+            Err(RowError::new("malformed CSV: ", format!(" has {} fields, the header has {n_fields}", fields.len())))
+        };
+        res.map_err(|e| (range.start, RowError { line, ..e }))?;
+    }
+    Ok(rows)
+}
+
+/// Whether the body's rows have non-decreasing integers in field `col` (trimmed as the
+/// row parser trims them), and then the last one and the number of rows; `None` when
+/// they decrease somewhere or when a line does not parse this simply (the full parser
+/// then sorts it out, errors included).
+pub(super) fn sorted_column(text: &CsvText, col: usize) -> Option<(u64, usize)> {
+    let b = &text.bytes[..];
+    let (mut last, mut rows, mut pos) = (0u64, 0usize, text.body);
+    while pos < b.len() {
+        let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |k| pos + k);
+        let line = &b[pos..end];
+        pos = end + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let cell = line.split(|&b| b == b',').nth(col)?;
+        let v = parse_u64(cell.trim_ascii())?;
+        if v < last {
+            return None;
+        }
+        (last, rows) = (v, rows + 1);
+    }
+    Some((last, rows))
 }
 
 /// Exact powers of ten (all representable in an `f64`).
@@ -228,33 +306,20 @@ fn scan(s: &[u8]) -> Option<(bool, u64, i32)> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let (mut mant, mut sig, mut frac, mut any, mut i) = (0u64, 0u32, 0i32, false, 0usize);
-    let mut take = |c: u8, mant: &mut u64| -> bool {
-        any = true;
-        if *mant != 0 || c != b'0' {
-            sig += 1;
-            if sig > 19 {
-                return false;
-            }
-            *mant = *mant * 10 + u64::from(c - b'0');
-        }
-        true
-    };
-    while let Some(&c) = digits.get(i).filter(|c| c.is_ascii_digit()) {
-        if !take(c, &mut mant) {
-            return slow();
-        }
-        i += 1;
+    let (mut mant, mut sig, mut frac, mut i) = (0u64, 0u32, 0i32, 0usize);
+    let int_start = i;
+    if !digit_run(digits, &mut i, &mut mant, &mut sig) {
+        return slow();
     }
+    let mut any = i > int_start;
     if digits.get(i) == Some(&b'.') {
         i += 1;
-        while let Some(&c) = digits.get(i).filter(|c| c.is_ascii_digit()) {
-            if !take(c, &mut mant) {
-                return slow();
-            }
-            frac += 1;
-            i += 1;
+        let frac_start = i;
+        if !digit_run(digits, &mut i, &mut mant, &mut sig) {
+            return slow();
         }
+        frac = (i - frac_start) as i32;
+        any |= i > frac_start;
     }
     if !any {
         return slow();
@@ -292,6 +357,53 @@ fn scan(s: &[u8]) -> Option<(bool, u64, i32)> {
         return slow();
     }
     Some((neg, mant, exp - frac))
+}
+
+/// Consumes the run of ASCII digits at `s[*i..]` into `mant` (`sig` significant digits so
+/// far; leading zeros are not significant): eight at a time once the leading zeros are
+/// behind and while they fit, else one by one. `false` past 19 significant digits.
+#[inline(always)]
+fn digit_run(s: &[u8], i: &mut usize, mant: &mut u64, sig: &mut u32) -> bool {
+    loop {
+        if *mant != 0
+            && *sig <= 11
+            && let Some(v) = eight_digits(s, *i)
+        {
+            *mant = *mant * 100_000_000 + v;
+            *sig += 8;
+            *i += 8;
+            continue;
+        }
+        let Some(&c) = s.get(*i).filter(|c| c.is_ascii_digit()) else { return true };
+        if *mant != 0 || c != b'0' {
+            *sig += 1;
+            if *sig > 19 {
+                return false;
+            }
+            *mant = *mant * 10 + u64::from(c - b'0');
+        }
+        *i += 1;
+    }
+}
+
+/// The eight ASCII digits at `s[i..i + 8]` as a number, `None` unless all eight are
+/// digits (eight at once in a 64-bit word, as in the `fast_float` algorithm).
+#[inline(always)]
+fn eight_digits(s: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = s.get(i..i + 8)?.try_into().ok()?;
+    let v = u64::from_le_bytes(chunk);
+    let all_digits = ((v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333;
+    if !all_digits {
+        return None;
+    }
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = v - 0x3030_3030_3030_3030;
+    let v = v.wrapping_mul(10) + (v >> 8);
+    Some(((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32)
 }
 
 /// Parses a trimmed unsigned integer as `str::parse::<u64>` does (a leading `+` allowed).
@@ -404,6 +516,21 @@ mod tests {
         // 2^53 + 1 is halfway between 2^53 and 2^53 + 2: ties go to the even mantissa.
         assert_eq!(nearest_quotient(90_071_992_547_409_930, 1), Some(9_007_199_254_740_992.0));
         assert_eq!(nearest_quotient(90_071_992_547_409_950, 1), Some(9_007_199_254_740_996.0));
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        for (s, want) in [("12345678", Some(12_345_678)), ("00000000", Some(0)), ("99999999", Some(99_999_999))] {
+            assert_eq!(eight_digits(s.as_bytes(), 0), want, "{s}");
+        }
+        for s in ["1234567", "1234567.", "/2345678", ":2345678", "1234 678", "\u{b3}1234567"] {
+            assert_eq!(eight_digits(s.as_bytes(), 0), None, "{s}");
+        }
+        for w in words(5000) {
+            let s = format!("{:08}", w % 100_000_000);
+            assert_eq!(eight_digits(s.as_bytes(), 0), Some(w % 100_000_000));
+            assert_eq!(eight_digits(format!("x{s}").as_bytes(), 1), Some(w % 100_000_000));
+        }
     }
 
     #[test]
