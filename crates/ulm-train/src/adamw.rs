@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn max_rel_diff(a: Tensor<2>, b: Tensor<2>) -> f32 {
-        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
         a.iter().zip(&b).map(|(x, y)| (x - y).abs() / x.abs().max(y.abs()).max(1e-3)).fold(0.0, f32::max)
     }
 
@@ -150,6 +150,8 @@ mod tests {
         // A fixed start (init draws from the device RNG; compared runs must start alike).
         let w: Vec<f32> = (0..1500).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
         linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [5, 300]), device));
+        let b: Vec<f32> = (0..300).map(|i| ((i * 11 % 23) as f32 - 11.0) / 20.0).collect();
+        linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [300]), device)));
         linear
     }
 
