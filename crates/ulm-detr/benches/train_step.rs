@@ -20,7 +20,7 @@ use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrSchedu
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use ulm_core::Geometry;
 use ulm_data::Sample;
 use ulm_detr::criterion::{CriterionConfig, SetCriterion};
@@ -139,10 +139,12 @@ fn bench(c: &mut Criterion) {
         device.seed(1);
         let mut model = task.init_model(&device);
         let mut optim = adamw();
-        let secs = if name == "tiny" { 20 } else { 60 };
+        let secs = if name == "tiny" { 15 } else { 60 };
 
         let mut group = c.benchmark_group("fwd_bwd");
         group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(secs));
+        // One step per sample: 10 samples of a paper step take ~1.5 min already.
+        group.sampling_mode(SamplingMode::Flat);
         group.bench_function(name, |b| {
             b.iter(|| {
                 let grads = fwd_bwd(&task, &model, &batch, &device);
@@ -152,7 +154,8 @@ fn bench(c: &mut Criterion) {
         group.finish();
 
         let mut group = c.benchmark_group("adamw");
-        group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
+        group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+        group.sampling_mode(SamplingMode::Flat);
         let grads = fwd_bwd(&task, &model, &batch, &device);
         // The first step allocates the moment buffers; time the steady state.
         let first = copy_grads(&model, &grads);
@@ -178,6 +181,8 @@ fn bench(c: &mut Criterion) {
 
         let mut group = c.benchmark_group("train_step");
         group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(secs));
+        // One step per sample: 10 samples of a paper step take ~1.5 min already.
+        group.sampling_mode(SamplingMode::Flat);
         group.bench_function(name, |b| {
             b.iter(|| {
                 let m = slot.take().expect("model");
