@@ -27,8 +27,8 @@ use ulm_detr::criterion::{CriterionConfig, SetCriterion};
 use ulm_detr::dn::DnConfig;
 use ulm_detr::train::DeformableDetrTask;
 use ulm_detr::{DeformableDetr, DeformableDetrConfig};
-use ulm_train::{FusedAdamW, TrainTask};
 use ulm_train::trainer::grad_norm;
+use ulm_train::{FusedAdamW, TrainTask};
 
 const BATCH: usize = 8;
 const SIZE: usize = 256;
@@ -55,16 +55,7 @@ fn batch() -> Vec<Sample> {
                 })
                 .collect();
             let centers_mm = boxes.iter().map(|b| (f64::from(b[0]), f64::from(b[1]))).collect();
-            Sample {
-                image,
-                height: SIZE,
-                width: SIZE,
-                valid_rows: SIZE,
-                valid_cols: SIZE,
-                boxes,
-                geometry,
-                centers_mm,
-            }
+            Sample { image, height: SIZE, width: SIZE, valid_rows: SIZE, valid_cols: SIZE, boxes, geometry, centers_mm }
         })
         .collect()
 }

@@ -276,7 +276,8 @@ pub(crate) fn backward(
             let base = b * len_in * row + h * head_dim;
             // Where corner `pos` of this task's grad_value lives: `[b, pos, h, :]` directly,
             // or row `pos` of the task's private block.
-            let (gv_base, gv_stride) = if direct { (base, row) } else { ((t * splits + q0 / q_chunk) * block, head_dim) };
+            let (gv_base, gv_stride) =
+                if direct { (base, row) } else { ((t * splits + q0 / q_chunk) * block, head_dim) };
             // SAFETY: tasks differ in (b, h) when `direct` (so in the channels `[b, :, h, :]`
             // they touch) and own distinct blocks otherwise; within a task the corner slices
             // are used one after another.
