@@ -91,15 +91,20 @@ def main():
             assert torch.isfinite(norm)
             opt.step()
 
-        row = {"fwd_bwd": median_ms(fwd_bwd, args.reps)}
+        row = {}
+
+        def report(key, ms):
+            row[key] = ms
+            print(f"{key}/{name:5} pytorch {ms:9.1f} ms", flush=True)
+
+        report("fwd_bwd", median_ms(fwd_bwd, args.reps))
         # Only parameters the loss does not reach (e.g. the ResNet stage 4 that `tiny` does not
         # return) get no gradient.
         n_params = sum(p.numel() for p in params if p.grad is not None)
-        row["adamw"] = median_ms(opt.step, max(args.reps, 10))
-        row["train_step"] = median_ms(step, args.reps)
+        print(f"{name}: {n_params / 1e6:.2f} M parameters trained, batch {BATCH}x1x{SIZE}x{SIZE}", flush=True)
+        report("adamw", median_ms(opt.step, max(args.reps, 10)))
+        report("train_step", median_ms(step, args.reps))
         results[name] = row
-        for k, v in row.items():
-            print(f"{k}/{name:5} pytorch {v:9.1f} ms  ({n_params / 1e6:.2f} M params trained, batch {BATCH}x1x{SIZE}x{SIZE})")
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "ms": results}))
 
 

@@ -60,7 +60,10 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        if tensor.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+        let f32_moments = state
+            .as_ref()
+            .is_none_or(|s| [&s.momentum.moment_1, &s.momentum.moment_2].iter().all(|t| t.dtype() == DType::F32));
+        if tensor.dtype() != DType::F32 || grad.dtype() != DType::F32 || !f32_moments {
             return self.fallback.step(lr, tensor, grad, state);
         }
         let shape = tensor.shape();
@@ -73,12 +76,10 @@ impl Optimizer for FusedAdamW {
         let (Some(mut p), Some(g)) = (host(tensor.reshape([n])), host(grad.reshape([n]))) else {
             unreachable!("f32 tensors checked above")
         };
+        let zeros = || TensorData::zeros::<f32, _>([n]);
         let (mut m, mut v) = match moments {
-            Some((m, v)) => match (host(m.reshape([n])), host(v.reshape([n]))) {
-                (Some(m), Some(v)) => (m, v),
-                _ => (TensorData::zeros::<f32, _>([n]), TensorData::zeros::<f32, _>([n])),
-            },
-            None => (TensorData::zeros::<f32, _>([n]), TensorData::zeros::<f32, _>([n])),
+            Some((m, v)) => (host(m.reshape([n])).unwrap_or_else(zeros), host(v.reshape([n])).unwrap_or_else(zeros)),
+            None => (zeros(), zeros()),
         };
         {
             let (Ok(ps), Ok(gs), Ok(ms), Ok(vs)) =

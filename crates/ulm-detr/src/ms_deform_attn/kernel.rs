@@ -228,12 +228,15 @@ impl<'a> Disjoint<'a> {
 }
 
 /// Fused backward given `grad_out` `[b, len_q, heads, head_dim]`, following
-/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk). Each task
-/// writes the location and weight gradients of its own queries in place. `grad_value` needs
-/// a scatter-add: with one chunk per (batch, head) (the common case: `b · heads` ≥ twice the
-/// threads) a task owns the channels `[b, :, h, :]` and adds into `grad_value` directly;
-/// with more chunks each task adds into a private block, and the blocks of the same
-/// (batch, head) are summed afterwards, so no atomics are needed either way.
+/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk); each task
+/// writes the location and weight gradients of its own queries in place. `grad_value` needs a
+/// scatter-add, done without atomics in one of two ways:
+/// - *direct* (sparse samples: fewer samples per head than value rows, the decoder), one task
+///   per (batch, head) adds into its channels `[b, :, h, :]` of `grad_value` in place: no
+///   extra buffer, which at decoder size costs more than the sampling itself;
+/// - *blocked* (dense samples, the encoder), each task adds into a private contiguous
+///   `[len_in, head_dim]` block, which stays in cache where the strided channels would not;
+///   the blocks of the same (batch, head) are summed afterwards.
 pub(crate) fn backward(
     dims: &CoreDims,
     shapes: &[[usize; 2]],
@@ -242,17 +245,32 @@ pub(crate) fn backward(
     weights: &[f32],
     grad_out: &[f32],
 ) -> Grads {
+    let threads = rayon::current_num_threads().max(1);
+    let sparse = dims.len_q * dims.levels * dims.points <= dims.len_in;
+    let direct = sparse && dims.batch * dims.heads >= 2 * threads;
+    backward_with(dims, shapes, value, locations, weights, grad_out, direct)
+}
+
+/// [`backward`] with the `grad_value` strategy chosen by the caller (`direct` or blocked).
+pub(crate) fn backward_with(
+    dims: &CoreDims,
+    shapes: &[[usize; 2]],
+    value: &[f32],
+    locations: &[f32],
+    weights: &[f32],
+    grad_out: &[f32],
+    direct: bool,
+) -> Grads {
     let CoreDims { batch, len_in, heads, head_dim, len_q, levels, points } = *dims;
     debug_assert_eq!(grad_out.len(), batch * len_q * heads * head_dim);
     let geo = Levels::new(shapes);
     let row = heads * head_dim;
     let lp = levels * points;
     let bh = batch * heads;
-    // Enough tasks to feed every thread even when batch · heads is small.
+    // Blocked: enough tasks to feed every thread even when batch · heads is small.
     let threads = rayon::current_num_threads().max(1);
-    let splits = (2 * threads).div_ceil(bh.max(1)).clamp(1, len_q.max(1));
+    let splits = if direct { 1 } else { (2 * threads).div_ceil(bh.max(1)).clamp(1, len_q.max(1)) };
     let q_chunk = len_q.div_ceil(splits).max(1);
-    let direct = splits == 1;
 
     let block = len_in * head_dim;
     let mut grad_value = zeroed(batch * len_in * row);
@@ -335,7 +353,7 @@ pub(crate) fn backward(
         });
     }
 
-    if !direct {
+    if !direct && !gv_blocks.is_empty() {
         // Sum the per-chunk grad_value blocks into the input layout.
         grad_value.par_chunks_mut(row).enumerate().for_each(|(bs, dst)| {
             let (b, s) = (bs / len_in.max(1), bs % len_in.max(1));
