@@ -380,9 +380,10 @@ def resolved_configs():
     print(f"resolved_configs.json: {len(out)} cases")
 
 
-def timing():
-    torch.set_num_threads(2)
-    presets = {
+def presets(**overrides):
+    """HF configs mirroring our `DeformableDetrConfig::tiny()` / `::paper()` presets
+    (`overrides` applied to both; also used by `scripts/train_step_pytorch.py`)."""
+    configs = {
         # Mirrors `DeformableDetrConfig::tiny()` in ulm-detr.
         "tiny": DeformableDetrConfig(
             use_timm_backbone=False,
@@ -423,8 +424,17 @@ def timing():
             dropout=0.2,
         ),
     }
+    for cfg in configs.values():
+        for key, value in overrides.items():
+            setattr(cfg, key, value)
+    return configs
+
+
+def timing():
+    torch.set_num_threads(2)
+    presets_ = presets()
     results = {}
-    for name, cfg in presets.items():
+    for name, cfg in presets_.items():
         model = DeformableDetrForObjectDetection(cfg).eval()
         x = torch.randn(1, 1, 256, 256)
         with torch.no_grad():

@@ -18,12 +18,14 @@
 
 use std::path::PathBuf;
 
+pub mod adamw;
 pub mod config;
 pub mod records;
 pub mod task;
 pub mod trainer;
 pub mod validate;
 
+pub use adamw::FusedAdamW;
 pub use config::{Freeze, OptimizerConfig, Schedule, ScheduleKind, TrainConfig, ValidationConfig};
 pub use task::{ScoredPoint, TaskLoss, TrainTask, batch_images};
 pub use trainer::{Calibration, RunOptions, StepInfo, TrainObserver, TrainOutcome, backend_rng_lock, train, validate};

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use ulm_data::{Sample, SampleSource};
 
 use crate::TrainError;
+use crate::adamw::FusedAdamW;
 use crate::config::TrainConfig;
 use crate::records::{MetricsWriter, plot};
 use crate::task::TrainTask;
@@ -313,12 +314,8 @@ pub fn train<T: TrainTask>(
     }
     model = task.freeze(model, config.freeze);
     let o = &config.optimizer;
-    let mut optim: ModuleOptimizer = AdamWConfig::new()
-        .with_beta_1(o.beta1 as f32)
-        .with_beta_2(o.beta2 as f32)
-        .with_epsilon(o.epsilon as f32)
-        .with_weight_decay(o.weight_decay as f32)
-        .init();
+    let mut optim: ModuleOptimizer =
+        FusedAdamW::new(o.beta1 as f32, o.beta2 as f32, o.epsilon as f32, o.weight_decay as f32).init();
 
     let mut state = LoopState { step: 0, seed: config.seed, best: None, wall_s: 0.0 };
     if options.resume {

@@ -136,7 +136,7 @@ pub(crate) fn forward(
     let geo = Levels::new(shapes);
     let row = heads * head_dim;
     let samples_per_head = levels * points;
-    let mut out = vec![0.0f32; batch * len_q * row];
+    let mut out = zeroed(batch * len_q * row);
     if out.is_empty() {
         return out;
     }
@@ -188,10 +188,55 @@ pub(crate) struct Grads {
     pub weights: Vec<f32>,
 }
 
+/// A zeroed `f32` buffer whose pages are written now: `vec![0.0; n]` maps copy-on-write zero
+/// pages that the scatter-adds below would first read and then write, taking two page faults
+/// and a TLB shootdown per page (measured: half the time of the decoder-sized backward).
+fn zeroed(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, 0.0);
+    v
+}
+
+/// An output buffer that parallel tasks write at disjoint positions.
+struct Disjoint<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _buf: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: `Disjoint` hands out slices only through `Disjoint::part`, whose contract is that
+// concurrent callers ask for non-overlapping ranges.
+unsafe impl Send for Disjoint<'_> {}
+unsafe impl Sync for Disjoint<'_> {}
+
+impl<'a> Disjoint<'a> {
+    fn new(buf: &'a mut [f32]) -> Self {
+        Self { ptr: buf.as_mut_ptr(), len: buf.len(), _buf: std::marker::PhantomData }
+    }
+
+    /// `buf[start..start + len]`.
+    ///
+    /// # Safety
+    /// No other live slice from this `Disjoint` may overlap the range.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    unsafe fn part(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "range {start}..{} outside {}", start + len, self.len);
+        // SAFETY: in bounds (checked above), and exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
 /// Fused backward given `grad_out` `[b, len_q, heads, head_dim]`, following
-/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk) with one
-/// private `grad_value` block per task, so the scatter-add needs no atomics; blocks of the same
-/// (batch, head) are summed afterwards.
+/// `ms_deform_attn_col2im_bilinear`. Work is split over (batch, head, query chunk); each task
+/// writes the location and weight gradients of its own queries in place. `grad_value` needs a
+/// scatter-add, done without atomics in one of two ways:
+/// - *direct* (sparse samples: fewer samples per head than value rows, the decoder), one task
+///   per (batch, head) adds into its channels `[b, :, h, :]` of `grad_value` in place: no
+///   extra buffer, which at decoder size costs more than the sampling itself;
+/// - *blocked* (dense samples, the encoder), each task adds into a private contiguous
+///   `[len_in, head_dim]` block, which stays in cache where the strided channels would not;
+///   the blocks of the same (batch, head) are summed afterwards.
 pub(crate) fn backward(
     dims: &CoreDims,
     shapes: &[[usize; 2]],
@@ -200,25 +245,40 @@ pub(crate) fn backward(
     weights: &[f32],
     grad_out: &[f32],
 ) -> Grads {
+    let threads = rayon::current_num_threads().max(1);
+    let sparse = dims.len_q * dims.levels * dims.points <= dims.len_in;
+    let direct = sparse && dims.batch * dims.heads >= 2 * threads;
+    backward_with(dims, shapes, value, locations, weights, grad_out, direct)
+}
+
+/// [`backward`] with the `grad_value` strategy chosen by the caller (`direct` or blocked).
+pub(crate) fn backward_with(
+    dims: &CoreDims,
+    shapes: &[[usize; 2]],
+    value: &[f32],
+    locations: &[f32],
+    weights: &[f32],
+    grad_out: &[f32],
+    direct: bool,
+) -> Grads {
     let CoreDims { batch, len_in, heads, head_dim, len_q, levels, points } = *dims;
     debug_assert_eq!(grad_out.len(), batch * len_q * heads * head_dim);
     let geo = Levels::new(shapes);
     let row = heads * head_dim;
     let lp = levels * points;
     let bh = batch * heads;
-    // Enough tasks to feed every thread even when batch · heads is small.
+    // Blocked: enough tasks to feed every thread even when batch · heads is small.
     let threads = rayon::current_num_threads().max(1);
-    let splits = (2 * threads).div_ceil(bh.max(1)).clamp(1, len_q.max(1));
+    let splits = if direct { 1 } else { (2 * threads).div_ceil(bh.max(1)).clamp(1, len_q.max(1)) };
     let q_chunk = len_q.div_ceil(splits).max(1);
 
     let block = len_in * head_dim;
-    let mut gv_blocks = vec![0.0f32; bh * splits * block];
-    // [b, heads, len_q, levels, points (, 2)]: contiguous per (b, head, query chunk)
-    let mut gl_t = vec![0.0f32; bh * len_q * lp * 2];
-    let mut gw_t = vec![0.0f32; bh * len_q * lp];
+    let mut grad_value = zeroed(batch * len_in * row);
+    let mut gv_blocks = if direct { Vec::new() } else { zeroed(bh * splits * block) };
+    let mut grad_loc = zeroed(batch * len_q * heads * lp * 2);
+    let mut grad_w = zeroed(batch * len_q * heads * lp);
 
-    if !gv_blocks.is_empty() && !gw_t.is_empty() {
-        // Chunk lengths per task: the last chunk of each (b, h) may be shorter.
+    if !grad_value.is_empty() && !grad_w.is_empty() {
         let tasks: Vec<(usize, usize, usize)> = (0..bh)
             .flat_map(|t| {
                 (0..splits).filter_map(move |k| {
@@ -227,123 +287,86 @@ pub(crate) fn backward(
                 })
             })
             .collect();
-        let mut gl_parts = split_by(&mut gl_t, tasks.iter().map(|&(_, a, e)| (e - a) * lp * 2));
-        let mut gw_parts = split_by(&mut gw_t, tasks.iter().map(|&(_, a, e)| (e - a) * lp));
-        let mut gv_parts: Vec<&mut [f32]> = gv_blocks.chunks_mut(block).collect();
-        // One private grad_value block per task: index blocks by (b·heads + h)·splits + k.
-        let gv_iter: Vec<&mut [f32]> = tasks
-            .iter()
-            .map(|&(t, q0, _)| {
-                let k = q0 / q_chunk;
-                std::mem::take(&mut gv_parts[t * splits + k])
-            })
-            .collect();
-        tasks
-            .par_iter()
-            .zip(gv_iter.into_par_iter())
-            .zip(gl_parts.par_iter_mut())
-            .zip(gw_parts.par_iter_mut())
-            .for_each(|(((&(t, q0, q1), gv), gl), gw)| {
-                let (b, h) = (t / heads, t % heads);
-                let base = b * len_in * row + h * head_dim;
-                for q in q0..q1 {
-                    let go_off = ((b * len_q + q) * heads + h) * head_dim;
-                    let go = &grad_out[go_off..go_off + head_dim];
-                    let s0 = ((b * len_q + q) * heads + h) * lp;
-                    let local = (q - q0) * lp;
-                    for (l, &[hl, wl]) in shapes.iter().enumerate() {
-                        for p in 0..points {
-                            let s = s0 + l * points + p;
-                            let i = local + l * points + p;
-                            let a = weights[s];
-                            let Some(smp) = geo.sample(l, locations[2 * s], locations[2 * s + 1]) else {
-                                continue;
-                            };
-                            // s_k = <grad_out, v_k> for each corner inside the map, and the
-                            // scatter-add grad_value[corner k] += a · w_k · grad_out.
-                            let c = smp.weights.map(|cw| a * cw);
-                            let dots = if smp.positions.iter().all(|&pos| pos != usize::MAX) {
-                                // All four inside: corners (y0, x0..=x1) and (y1, x0..=x1) are
-                                // two runs of two adjacent rows; one pass over the channels.
-                                let [p00, _, p10, _] = smp.positions;
-                                let [v0, v1, v2, v3] = smp.positions.map(|pos| {
+        let gv_out = Disjoint::new(if direct { &mut grad_value } else { &mut gv_blocks });
+        let (gl_out, gw_out) = (Disjoint::new(&mut grad_loc), Disjoint::new(&mut grad_w));
+        tasks.par_iter().for_each(|&(t, q0, q1)| {
+            let (b, h) = (t / heads, t % heads);
+            let base = b * len_in * row + h * head_dim;
+            // Where corner `pos` of this task's grad_value lives: `[b, pos, h, :]` directly,
+            // or row `pos` of the task's private block.
+            let (gv_base, gv_stride) =
+                if direct { (base, row) } else { ((t * splits + q0 / q_chunk) * block, head_dim) };
+            // SAFETY: tasks differ in (b, h) when `direct` (so in the channels `[b, :, h, :]`
+            // they touch) and own distinct blocks otherwise; within a task the corner slices
+            // are used one after another.
+            let gv = |pos: usize| unsafe { gv_out.part(gv_base + pos * gv_stride, head_dim) };
+            for q in q0..q1 {
+                let go_off = ((b * len_q + q) * heads + h) * head_dim;
+                let go = &grad_out[go_off..go_off + head_dim];
+                let s0 = ((b * len_q + q) * heads + h) * lp;
+                // SAFETY: the samples `[b, q, h, ..]` belong to this task alone.
+                let (gl, gw) = unsafe { (gl_out.part(2 * s0, 2 * lp), gw_out.part(s0, lp)) };
+                for (l, &[hl, wl]) in shapes.iter().enumerate() {
+                    for p in 0..points {
+                        let i = l * points + p;
+                        let s = s0 + i;
+                        let a = weights[s];
+                        let Some(smp) = geo.sample(l, locations[2 * s], locations[2 * s + 1]) else {
+                            continue;
+                        };
+                        // s_k = <grad_out, v_k> for each corner inside the map, and the
+                        // scatter-add grad_value[corner k] += a · w_k · grad_out.
+                        let c = smp.weights.map(|cw| a * cw);
+                        let dots = if smp.positions.iter().all(|&pos| pos != usize::MAX) {
+                            let [v0, v1, v2, v3] = smp.positions.map(|pos| {
+                                let off = base + pos * row;
+                                &value[off..off + head_dim]
+                            });
+                            let dots = dot4(go, [v0, v1, v2, v3]);
+                            for (&pos, &ck) in smp.positions.iter().zip(&c) {
+                                axpy(gv(pos), ck, go);
+                            }
+                            dots
+                        } else {
+                            let mut dots = [0.0f32; 4];
+                            for ((dot_k, &pos), &ck) in dots.iter_mut().zip(&smp.positions).zip(&c) {
+                                if pos != usize::MAX {
                                     let off = base + pos * row;
-                                    &value[off..off + head_dim]
-                                });
-                                let dots = dot4(go, [v0, v1, v2, v3]);
-                                let (top, bottom) = gv.split_at_mut(p10 * head_dim);
-                                let (g0, g1) = top[p00 * head_dim..(p00 + 2) * head_dim].split_at_mut(head_dim);
-                                let (g2, g3) = bottom[..2 * head_dim].split_at_mut(head_dim);
-                                for ((((&g, d0), d1), d2), d3) in go.iter().zip(g0).zip(g1).zip(g2).zip(g3) {
-                                    *d0 += c[0] * g;
-                                    *d1 += c[1] * g;
-                                    *d2 += c[2] * g;
-                                    *d3 += c[3] * g;
+                                    *dot_k = dot(go, &value[off..off + head_dim]);
+                                    axpy(gv(pos), ck, go);
                                 }
-                                dots
-                            } else {
-                                let mut dots = [0.0f32; 4];
-                                for ((dot_k, &pos), &ck) in dots.iter_mut().zip(&smp.positions).zip(&c) {
-                                    if pos != usize::MAX {
-                                        let off = base + pos * row;
-                                        *dot_k = dot(go, &value[off..off + head_dim]);
-                                        axpy(&mut gv[pos * head_dim..(pos + 1) * head_dim], ck, go);
-                                    }
-                                }
-                                dots
-                            };
-                            let [lx, ly] = smp.frac;
-                            let (hx, hy) = (1.0 - lx, 1.0 - ly);
-                            let [s1, s2, s3, s4] = dots;
-                            let cw = &smp.weights;
-                            gw[i] = cw[0] * s1 + cw[1] * s2 + cw[2] * s3 + cw[3] * s4;
-                            let grad_w = -hy * s1 + hy * s2 - ly * s3 + ly * s4;
-                            let grad_h = -hx * s1 - lx * s2 + hx * s3 + lx * s4;
-                            gl[2 * i] = wl as f32 * grad_w * a;
-                            gl[2 * i + 1] = hl as f32 * grad_h * a;
-                        }
+                            }
+                            dots
+                        };
+                        let [lx, ly] = smp.frac;
+                        let (hx, hy) = (1.0 - lx, 1.0 - ly);
+                        let [s1, s2, s3, s4] = dots;
+                        let cw = &smp.weights;
+                        gw[i] = cw[0] * s1 + cw[1] * s2 + cw[2] * s3 + cw[3] * s4;
+                        let grad_w = -hy * s1 + hy * s2 - ly * s3 + ly * s4;
+                        let grad_h = -hx * s1 - lx * s2 + hx * s3 + lx * s4;
+                        gl[2 * i] = wl as f32 * grad_w * a;
+                        gl[2 * i + 1] = hl as f32 * grad_h * a;
                     }
                 }
-            });
+            }
+        });
     }
 
-    // Back to the input layouts, summing the per-chunk grad_value blocks.
-    let mut grad_value = vec![0.0f32; batch * len_in * row];
-    grad_value.par_chunks_mut(row).enumerate().for_each(|(bs, dst)| {
-        let (b, s) = (bs / len_in.max(1), bs % len_in.max(1));
-        for h in 0..heads {
-            let d = &mut dst[h * head_dim..(h + 1) * head_dim];
-            for k in 0..splits {
-                let blk = ((b * heads + h) * splits + k) * block + s * head_dim;
-                for (o, v) in d.iter_mut().zip(&gv_blocks[blk..blk + head_dim]) {
-                    *o += v;
+    if !direct && !gv_blocks.is_empty() {
+        // Sum the per-chunk grad_value blocks into the input layout.
+        grad_value.par_chunks_mut(row).enumerate().for_each(|(bs, dst)| {
+            let (b, s) = (bs / len_in.max(1), bs % len_in.max(1));
+            for h in 0..heads {
+                let d = &mut dst[h * head_dim..(h + 1) * head_dim];
+                for k in 0..splits {
+                    let blk = ((b * heads + h) * splits + k) * block + s * head_dim;
+                    for (o, v) in d.iter_mut().zip(&gv_blocks[blk..blk + head_dim]) {
+                        *o += v;
+                    }
                 }
             }
-        }
-    });
-    let mut grad_loc = vec![0.0f32; gl_t.len()];
-    let mut grad_w = vec![0.0f32; gw_t.len()];
-    for b in 0..batch {
-        for h in 0..heads {
-            for q in 0..len_q {
-                let src = ((b * heads + h) * len_q + q) * lp;
-                let dst = ((b * len_q + q) * heads + h) * lp;
-                grad_w[dst..dst + lp].copy_from_slice(&gw_t[src..src + lp]);
-                grad_loc[2 * dst..2 * (dst + lp)].copy_from_slice(&gl_t[2 * src..2 * (src + lp)]);
-            }
-        }
+        });
     }
     Grads { value: grad_value, locations: grad_loc, weights: grad_w }
-}
-
-/// Splits `buf` into consecutive mutable parts of the given lengths.
-fn split_by(buf: &mut [f32], lens: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
-    let mut rest = buf;
-    let mut parts = Vec::new();
-    for len in lens {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        parts.push(head);
-        rest = tail;
-    }
-    parts
 }

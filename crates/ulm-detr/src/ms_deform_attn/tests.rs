@@ -195,16 +195,23 @@ fn check_backward_against_reference(p: &Problem) {
     assert!(fl.iter().any(|&x| x != 0.0) && fv.iter().any(|&x| x != 0.0));
 }
 
-/// Central differences of `L = <g, forward(...)>` through the host kernel.
+/// Central differences of `L = <g, forward(...)>` through the host kernel, for both ways of
+/// accumulating `grad_value` (in place, and per-task blocks summed afterwards).
 #[test]
 fn fused_backward_matches_finite_differences() {
+    for direct in [false, true] {
+        check_finite_differences(direct);
+    }
+}
+
+fn check_finite_differences(direct: bool) {
     let p = Problem::new(5);
     let g = uniform(77, p.out_len(), -1.0, 1.0);
     let loss = |v: &[f32], l: &[f32], w: &[f32]| -> f64 {
         let out = kernel::forward(&p.dims, &p.shapes, v, l, w);
         out.iter().zip(&g).map(|(o, g)| f64::from(o * g)).sum()
     };
-    let grads = kernel::backward(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g);
+    let grads = kernel::backward_with(&p.dims, &p.shapes, &p.value, &p.locations, &p.weights, &g, direct);
     // The op is piecewise bilinear in the locations and linear in value and weights.
     let eps = 1e-3f32;
     let fd = |which: usize, i: usize| -> f64 {
@@ -229,7 +236,7 @@ fn fused_backward_matches_finite_differences() {
             }
             let numeric = fd(which, i);
             let err = (numeric - f64::from(analytic[i])).abs() / (1.0 + numeric.abs());
-            assert!(err < 2e-3, "input {which} element {i}: fd {numeric} vs {}", analytic[i]);
+            assert!(err < 2e-3, "direct {direct}, input {which} element {i}: fd {numeric} vs {}", analytic[i]);
             checked += 1;
         }
     }
