@@ -128,8 +128,8 @@ mod tests {
         let g = Geometry::new(0.05, 0.05, -1.0, 2.0, 0.1, 1000.0).unwrap();
         let mut env = Array3::from_elem((2, 64, 64), 1.0f32);
         let mut truth = Localizations::new();
-        for (f, col, row) in [(0u32, 10.2, 20.7), (1, 50.0, 3.3), (1, 33.0, 40.0)] {
-            env[[f as usize, (row as f64).round() as usize, (col as f64).round() as usize]] = 1000.0;
+        for (f, col, row) in [(0u32, 10.2f64, 20.7f64), (1, 50.0, 3.3), (1, 33.0, 40.0)] {
+            env[[f as usize, row.round() as usize, col.round() as usize]] = 1000.0;
             truth.push(f, g.col_to_x_mm(col), g.row_to_z_mm(row), 1.0);
         }
         let grid = TileGrid::with_patch(64, 64, 48, 48, 8).unwrap();
