@@ -16,8 +16,14 @@ import argparse
 import math
 import time
 
+import os
+import sys
+
 import torch
-from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection, ResNetConfig
+from transformers import DeformableDetrForObjectDetection
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_fixtures import presets  # noqa: E402
 
 
 def tiles_per_axis(length, patch, overlap):
@@ -37,36 +43,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    backbone = ResNetConfig(
-        num_channels=1,
-        embedding_size=16,
-        hidden_sizes=[16, 32, 64, 128],
-        depths=[1, 1, 1, 1],
-        layer_type="basic",
-        out_features=["stage1", "stage2", "stage3"],
-    )
-    cfg = DeformableDetrConfig(
-        use_timm_backbone=False,
-        use_pretrained_backbone=False,
-        backbone=None,
-        backbone_config=backbone,
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        num_feature_levels=3,
-        encoder_n_points=4,
-        decoder_n_points=4,
-        num_queries=100,
-        two_stage=True,
-        two_stage_num_proposals=100,
-        with_box_refine=True,
-        num_labels=1,
-        dropout=0.0,
-    )
+    # Our `tiny` preset (hf_fixtures.presets) with the shipped model's options.
+    cfg = presets(
+        num_queries=100, two_stage=True, two_stage_num_proposals=100, with_box_refine=True, dropout=0.0
+    )["tiny"]
     model = DeformableDetrForObjectDetection(cfg).eval()
     overlap = args.patch // 8
     per_frame = tiles_per_axis(args.rows, args.patch, overlap) * tiles_per_axis(args.cols, args.patch, overlap)
