@@ -20,109 +20,163 @@
 /// assert_eq!(a, vec![Some(1), Some(0)]);
 /// ```
 pub fn linear_sum_assignment(cost: &[f64], n_rows: usize, n_cols: usize) -> Option<Vec<Option<usize>>> {
-    assert_eq!(cost.len(), n_rows * n_cols, "cost matrix has {} entries, expected {n_rows}×{n_cols}", cost.len());
-    if n_rows == 0 || n_cols == 0 {
-        return Some(vec![None; n_rows]);
-    }
-    let clean = |c: f64| if c.is_nan() { f64::INFINITY } else { c };
-    if n_rows <= n_cols {
-        let c: Vec<f64> = cost.iter().map(|&c| clean(c)).collect();
-        solve(&c, n_rows, n_cols).map(|col4row| col4row.into_iter().map(Some).collect())
-    } else {
-        // Transpose so that rows <= cols, then invert the result.
-        let mut t = vec![0.0; cost.len()];
-        for i in 0..n_rows {
-            for j in 0..n_cols {
-                t[j * n_rows + i] = clean(cost[i * n_cols + j]);
-            }
-        }
-        let col4row_t = solve(&t, n_cols, n_rows)?;
-        let mut out = vec![None; n_rows];
-        for (j, i) in col4row_t.into_iter().enumerate() {
-            out[i] = Some(j);
-        }
-        Some(out)
-    }
+    let mut out = Vec::new();
+    LsapWorkspace::default().solve(cost, n_rows, n_cols, &mut out).then_some(out)
 }
 
-/// Crouse's algorithm for `nr <= nc`; returns the column of each row.
-fn solve(cost: &[f64], nr: usize, nc: usize) -> Option<Vec<usize>> {
-    const NONE: usize = usize::MAX;
-    let mut u = vec![0.0; nr];
-    let mut v = vec![0.0; nc];
-    let mut shortest = vec![f64::INFINITY; nc];
-    let mut path = vec![NONE; nc];
-    let mut col4row = vec![NONE; nr];
-    let mut row4col = vec![NONE; nc];
-    let mut sr = vec![false; nr];
-    let mut sc = vec![false; nc];
-    let mut remaining = vec![0usize; nc];
+/// The buffers of [`linear_sum_assignment`], kept between calls: for callers that solve
+/// many small problems in a row (tracking solves one per subnet of every frame), where the
+/// allocations would cost more than the solving.
+///
+/// ```
+/// let mut ws = ulm_core::assignment::LsapWorkspace::default();
+/// let mut out = Vec::new();
+/// assert!(ws.solve(&[1.0, 2.0, 2.0, 10.0], 2, 2, &mut out));
+/// assert_eq!(out, vec![Some(1), Some(0)]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LsapWorkspace {
+    cost: Vec<f64>,
+    u: Vec<f64>,
+    v: Vec<f64>,
+    shortest: Vec<f64>,
+    path: Vec<usize>,
+    col4row: Vec<usize>,
+    row4col: Vec<usize>,
+    sr: Vec<bool>,
+    sc: Vec<bool>,
+    remaining: Vec<usize>,
+}
 
-    for cur_row in 0..nr {
-        // Dijkstra-like search for the shortest augmenting path from cur_row.
-        let mut min_val = 0.0;
-        let mut num_remaining = nc;
-        for (it, r) in remaining.iter_mut().enumerate() {
-            *r = nc - it - 1;
+impl LsapWorkspace {
+    /// [`linear_sum_assignment`] into `out` (cleared first): returns `false`, with `out`
+    /// unspecified, when no complete assignment avoids the forbidden pairs.
+    ///
+    /// # Panics
+    /// If `cost.len() != n_rows * n_cols`.
+    pub fn solve(&mut self, cost: &[f64], n_rows: usize, n_cols: usize, out: &mut Vec<Option<usize>>) -> bool {
+        assert_eq!(cost.len(), n_rows * n_cols, "cost matrix has {} entries, expected {n_rows}×{n_cols}", cost.len());
+        out.clear();
+        out.resize(n_rows, None);
+        if n_rows == 0 || n_cols == 0 {
+            return true;
         }
-        sr.fill(false);
-        sc.fill(false);
-        shortest.fill(f64::INFINITY);
-        let mut sink = NONE;
-        let mut i = cur_row;
-        while sink == NONE {
-            let mut index = NONE;
-            let mut lowest = f64::INFINITY;
-            sr[i] = true;
-            for (it, &j) in remaining[..num_remaining].iter().enumerate() {
-                let r = min_val + cost[i * nc + j] - u[i] - v[j];
-                if r < shortest[j] {
-                    path[j] = i;
-                    shortest[j] = r;
-                }
-                if shortest[j] < lowest || (shortest[j] == lowest && row4col[j] == NONE) {
-                    lowest = shortest[j];
-                    index = it;
+        let clean = |c: f64| if c.is_nan() { f64::INFINITY } else { c };
+        let mut c = std::mem::take(&mut self.cost);
+        c.clear();
+        let ok = if n_rows <= n_cols {
+            c.extend(cost.iter().map(|&v| clean(v)));
+            let ok = self.crouse(&c, n_rows, n_cols);
+            if ok {
+                for (o, &j) in out.iter_mut().zip(&self.col4row) {
+                    *o = Some(j);
                 }
             }
-            min_val = lowest;
-            if !min_val.is_finite() {
-                return None; // infeasible
+            ok
+        } else {
+            // Transpose so that rows <= cols, then invert the result.
+            c.resize(cost.len(), 0.0);
+            for i in 0..n_rows {
+                for j in 0..n_cols {
+                    c[j * n_rows + i] = clean(cost[i * n_cols + j]);
+                }
             }
-            let j = remaining[index];
-            if row4col[j] == NONE {
-                sink = j;
-            } else {
-                i = row4col[j];
+            let ok = self.crouse(&c, n_cols, n_rows);
+            if ok {
+                for (j, &i) in self.col4row.iter().enumerate() {
+                    out[i] = Some(j);
+                }
             }
-            sc[j] = true;
-            num_remaining -= 1;
-            remaining[index] = remaining[num_remaining];
-        }
-        // Update the dual variables.
-        u[cur_row] += min_val;
-        for r in 0..nr {
-            if sr[r] && r != cur_row {
-                u[r] += min_val - shortest[col4row[r]];
-            }
-        }
-        for c in 0..nc {
-            if sc[c] {
-                v[c] -= min_val - shortest[c];
-            }
-        }
-        // Augment along the path.
-        let mut j = sink;
-        loop {
-            let i = path[j];
-            row4col[j] = i;
-            std::mem::swap(&mut col4row[i], &mut j);
-            if i == cur_row {
-                break;
-            }
-        }
+            ok
+        };
+        self.cost = c;
+        ok
     }
-    Some(col4row)
+
+    /// Crouse's algorithm for `nr <= nc`; leaves the column of each row in `col4row`.
+    fn crouse(&mut self, cost: &[f64], nr: usize, nc: usize) -> bool {
+        const NONE: usize = usize::MAX;
+        fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
+            v.clear();
+            v.resize(n, x);
+        }
+        let Self { u, v, shortest, path, col4row, row4col, sr, sc, remaining, .. } = self;
+        reset(u, nr, 0.0);
+        reset(v, nc, 0.0);
+        reset(shortest, nc, f64::INFINITY);
+        reset(path, nc, NONE);
+        reset(col4row, nr, NONE);
+        reset(row4col, nc, NONE);
+        reset(sr, nr, false);
+        reset(sc, nc, false);
+        reset(remaining, nc, 0);
+
+        for cur_row in 0..nr {
+            // Dijkstra-like search for the shortest augmenting path from cur_row.
+            let mut min_val = 0.0;
+            let mut num_remaining = nc;
+            for (it, r) in remaining.iter_mut().enumerate() {
+                *r = nc - it - 1;
+            }
+            sr.fill(false);
+            sc.fill(false);
+            shortest.fill(f64::INFINITY);
+            let mut sink = NONE;
+            let mut i = cur_row;
+            while sink == NONE {
+                let mut index = NONE;
+                let mut lowest = f64::INFINITY;
+                sr[i] = true;
+                for (it, &j) in remaining[..num_remaining].iter().enumerate() {
+                    let r = min_val + cost[i * nc + j] - u[i] - v[j];
+                    if r < shortest[j] {
+                        path[j] = i;
+                        shortest[j] = r;
+                    }
+                    if shortest[j] < lowest || (shortest[j] == lowest && row4col[j] == NONE) {
+                        lowest = shortest[j];
+                        index = it;
+                    }
+                }
+                min_val = lowest;
+                if !min_val.is_finite() {
+                    return false; // infeasible
+                }
+                let j = remaining[index];
+                if row4col[j] == NONE {
+                    sink = j;
+                } else {
+                    i = row4col[j];
+                }
+                sc[j] = true;
+                num_remaining -= 1;
+                remaining[index] = remaining[num_remaining];
+            }
+            // Update the dual variables.
+            u[cur_row] += min_val;
+            for r in 0..nr {
+                if sr[r] && r != cur_row {
+                    u[r] += min_val - shortest[col4row[r]];
+                }
+            }
+            for c in 0..nc {
+                if sc[c] {
+                    v[c] -= min_val - shortest[c];
+                }
+            }
+            // Augment along the path.
+            let mut j = sink;
+            loop {
+                let i = path[j];
+                row4col[j] = i;
+                std::mem::swap(&mut col4row[i], &mut j);
+                if i == cur_row {
+                    break;
+                }
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +227,28 @@ mod tests {
             }
             assert_eq!(total(&cost, nc, &a), brute(&cost, nr, nc), "trial {trial}: {cost:?}");
         }
+    }
+
+    #[test]
+    fn a_reused_workspace_gives_the_fresh_answers() {
+        // Problems of changing shapes (both orientations, an infeasible one) through one
+        // workspace: stale buffers must not leak into the next answer.
+        let inf = f64::INFINITY;
+        let problems: [(&[f64], usize, usize); 5] = [
+            (&[1.0, 2.0, 2.0, 10.0], 2, 2),
+            (&[5.0, 5.0, 1.0, 9.0, 9.0, 1.0], 3, 2),
+            (&[inf, 1.0, inf, 3.0], 2, 2),
+            (&[4.0, 1.0, 3.0, 2.0, 0.0, 5.0, 3.0, 2.0, 2.0], 3, 3),
+            (&[7.0, 1.0, 9.0], 1, 3),
+        ];
+        let mut ws = LsapWorkspace::default();
+        let mut out = vec![Some(99)];
+        for (cost, nr, nc) in problems {
+            let ok = ws.solve(cost, nr, nc, &mut out);
+            assert_eq!(ok.then(|| out.clone()), linear_sum_assignment(cost, nr, nc), "{cost:?}");
+        }
+        assert!(ws.solve(&[4.0, 1.0, 3.0, 2.0, 0.0, 5.0, 3.0, 2.0, 2.0], 3, 3, &mut out));
+        assert_eq!(out, vec![Some(1), Some(0), Some(2)]); // 1 + 2 + 2 = 5, the least of the 6 permutations
     }
 
     #[test]

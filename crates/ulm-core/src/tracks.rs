@@ -56,19 +56,17 @@ impl Track {
             let dt = (b.frame as f64 - a.frame as f64) / frame_rate_hz;
             ((b.x_mm - a.x_mm) / dt, (b.z_mm - a.z_mm) / dt)
         };
-        let vel: Vec<(f64, f64)> = (0..n)
-            .map(|i| {
-                let (a, b) = if i == 0 {
-                    (0, 1)
-                } else if i == n - 1 {
-                    (n - 2, n - 1)
-                } else {
-                    (i - 1, i + 1)
-                };
-                v(&self.points[a], &self.points[b])
-            })
-            .collect();
-        for (p, (vx, vz)) in self.points.iter_mut().zip(vel) {
+        // In place (only the velocity fields change; the differences read positions).
+        for i in 0..n {
+            let (a, b) = if i == 0 {
+                (0, 1)
+            } else if i == n - 1 {
+                (n - 2, n - 1)
+            } else {
+                (i - 1, i + 1)
+            };
+            let (vx, vz) = v(&self.points[a], &self.points[b]);
+            let p = &mut self.points[i];
             p.vx_mm_s = vx;
             p.vz_mm_s = vz;
         }

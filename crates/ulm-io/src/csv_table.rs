@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use ulm_core::{ExtraColumn, Localizations, Track, TrackPoint, Tracks};
 
 use crate::{Error, Result, atomic_write};
-use fast::{Bytes, CsvText, RowError, Rows, parse_chunks, parse_range, sorted_column};
+use fast::{BodyScan, Bytes, CsvText, RowError, Rows, parse_chunks, parse_range, scan_body};
 
 pub(crate) const KNOWN: [&str; 6] = ["frame", "x_mm", "z_mm", "score", "w_mm", "h_mm"];
 
@@ -218,6 +218,10 @@ impl Rows for LocRows {
 /// linker starts after the first one.
 const STREAM_CHUNK: usize = 1 << 16;
 
+/// Blocks parsed ahead of the linker (2 MiB of text): room for the parsing done while
+/// the frame order is being checked.
+const STREAM_AHEAD: usize = 32;
+
 /// A localization CSV opened for reading in frame order.
 pub(crate) enum CsvFrames {
     /// Rows in non-decreasing frame order (checked on the frame column first), parsed block
@@ -241,23 +245,29 @@ pub(crate) enum CsvFrames {
 /// the same values and errors as [`read_localizations_csv`].
 pub(crate) fn open_localizations_csv_frames(path: &Path) -> Result<CsvFrames> {
     let bytes = Bytes::open(path).map_err(|e| Error::io(path, e))?;
-    if !CsvText::fits(&bytes) {
-        let rows = read_rows_from(path, bytes.into_vec(), |h| LocLayout::new(path, h), LocRows::new)?;
-        return Ok(CsvFrames::Table(rows.finish()));
+    let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
+    if bytes[..header_end].contains(&b'"') {
+        return read_rows_from(path, bytes.into_vec(), |h| LocLayout::new(path, h), LocRows::new)
+            .map(|rows| CsvFrames::Table(rows.finish()));
     }
-    let text = CsvText::new(bytes).map_err(|m| Error::format(path, m))?;
-    let lay = LocLayout::new(path, &text.headers)?;
-    let Some((last, rows)) = sorted_column(&text, lay.frame) else {
-        let rows = parse_chunks(&text, || LocRows::new(&lay)).map_err(|m| Error::format(path, m))?;
-        return Ok(CsvFrames::Table(rows.finish()));
-    };
-    let (tx, blocks) = std::sync::mpsc::sync_channel(8);
+    // A header error is the batch reader's, whose rules differ for a body with quotes:
+    // read it again the batch way (errors only).
+    let whole = || read_localizations_csv(path).map(CsvFrames::Table);
+    let Ok(text) = CsvText::new(bytes) else { return whole() };
+    let Ok(lay) = LocLayout::new(path, &text.headers) else { return whole() };
+    let text = std::sync::Arc::new(text);
+    // Parsing starts at once, on the chance that the rows are in frame order, while this
+    // thread checks that they are (and that no cell is quoted); the channel holds the
+    // blocks parsed meanwhile.
+    let (tx, blocks) = std::sync::mpsc::sync_channel(STREAM_AHEAD);
     let owned = path.to_path_buf();
+    let (worker_text, worker_lay) = (text.clone(), lay.clone());
     let worker = std::thread::Builder::new()
         .name("ulm-csv-read".into())
         .spawn(move || {
+            let text = worker_text;
             for range in text.chunks_of(STREAM_CHUNK) {
-                let block = parse_range(&text, range, LocRows::new(&lay))
+                let block = parse_range(&text, range, LocRows::new(&worker_lay))
                     .map(LocRows::finish)
                     .map_err(|(start, e)| Error::format(&owned, text.message(start, &e)));
                 let failed = block.is_err();
@@ -267,6 +277,19 @@ pub(crate) fn open_localizations_csv_frames(path: &Path) -> Result<CsvFrames> {
             }
         })
         .map_err(|e| Error::io(path, e))?;
+    let scan = scan_body(&text, lay.frame);
+    let BodyScan::Sorted { last, rows } = scan else {
+        // Not streamable: stop the worker (its next send fails) and read whole.
+        drop(blocks);
+        let _ = worker.join();
+        return match scan {
+            BodyScan::Quoted => read_rows_from(path, text.bytes().to_vec(), |h| LocLayout::new(path, h), LocRows::new)
+                .map(|rows| CsvFrames::Table(rows.finish())),
+            _ => parse_chunks(&text, || LocRows::new(&lay))
+                .map(|rows| CsvFrames::Table(rows.finish()))
+                .map_err(|m| Error::format(path, m)),
+        };
+    };
     let n_frames = if rows == 0 { 0 } else { usize::try_from(last).unwrap_or(usize::MAX).saturating_add(1) };
     Ok(CsvFrames::Stream { n_frames, rows, blocks, worker })
 }
@@ -609,8 +632,21 @@ pub(crate) const TRACKS_HEADER: &[u8] = b"track_id,frame,x_mm,z_mm,vx_mm_s,vz_mm
 /// Appends the rows of `tracks` to a tracks CSV being written.
 pub(crate) fn push_track_rows(buf: &mut Vec<u8>, tracks: &[Track]) {
     let mut fmt = ryu::Buffer::new();
+    let mut rows = RowBuf::new();
     for t in tracks {
         for p in &t.points {
+            // Most rows are assembled in a block on the stack that is copied out when full; a
+            // row with a value off the fast path (a decimal tie, a huge magnitude) takes the
+            // general one.
+            if rows.n > ROW_BLOCK - ROW_MAX {
+                buf.extend_from_slice(rows.bytes());
+                rows.n = 0;
+            }
+            if rows.track_row(t.id, p) {
+                continue;
+            }
+            buf.extend_from_slice(rows.bytes());
+            rows.n = 0;
             push_uint(buf, t.id);
             buf.push(b',');
             push_uint(buf, u64::from(p.frame));
@@ -624,6 +660,138 @@ pub(crate) fn push_track_rows(buf: &mut Vec<u8>, tracks: &[Track]) {
             }
             buf.push(b'\n');
         }
+    }
+    buf.extend_from_slice(rows.bytes());
+}
+
+/// Bytes of the row block of [`push_track_rows`].
+const ROW_BLOCK: usize = 16 * 1024;
+/// The longest row [`RowBuf::track_row`] writes: 20 + 1 + 10 + 4 × 16 + 1 = 96 bytes, as every
+/// fast-path fixed value is below 2^43 / 10^D, so at most 9 integer digits, a sign, a point
+/// and D ≤ 6 decimals.
+const ROW_MAX: usize = 100;
+
+/// Two decimal digits per entry, `00` to `99`.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Rows of a tracks CSV built in a fixed block: the bytes of [`push_uint`] and
+/// [`push_fixed`] for the values on their fast paths, without a capacity check per byte.
+struct RowBuf {
+    b: Box<[u8; ROW_BLOCK]>,
+    n: usize,
+}
+
+impl RowBuf {
+    fn new() -> Self {
+        Self { b: Box::new([0; ROW_BLOCK]), n: 0 }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+
+    /// Appends `id,frame,x,z,vx,vz\n` (at most [`ROW_MAX`] bytes: the caller leaves that
+    /// much room), or leaves the block as it was and returns `false` when a value needs the
+    /// general formatter.
+    #[inline]
+    fn track_row(&mut self, id: u64, p: &ulm_core::TrackPoint) -> bool {
+        let start = self.n;
+        self.uint(id);
+        self.b[self.n] = b',';
+        self.n += 1;
+        self.uint(u64::from(p.frame));
+        let ok = self.fixed::<TRACK_POSITION_DECIMALS>(p.x_mm)
+            && self.fixed::<TRACK_POSITION_DECIMALS>(p.z_mm)
+            && self.fixed::<TRACK_VELOCITY_DECIMALS>(p.vx_mm_s)
+            && self.fixed::<TRACK_VELOCITY_DECIMALS>(p.vz_mm_s);
+        if ok {
+            self.b[self.n] = b'\n';
+            self.n += 1;
+        } else {
+            self.n = start;
+        }
+        ok
+    }
+
+    /// The decimal digits of `v` (as [`push_uint`]), two at a time.
+    #[inline]
+    fn uint(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        while v >= 100 {
+            let k = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[k..k + 2]);
+        }
+        if v >= 10 {
+            let k = v as usize * 2;
+            i -= 2;
+            tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[k..k + 2]);
+        } else {
+            i -= 1;
+            tmp[i] = b'0' + v as u8;
+        }
+        let len = tmp.len() - i;
+        self.b[self.n..self.n + len].copy_from_slice(&tmp[i..]);
+        self.n += len;
+    }
+
+    /// `,` and `v` as [`push_fixed`] writes it, when it takes the fast path there (and for
+    /// NaN, which `Display` writes `NaN`); `false` otherwise.
+    #[inline]
+    fn fixed<const D: usize>(&mut self, v: f64) -> bool {
+        self.b[self.n] = b',';
+        self.n += 1;
+        if v.is_nan() {
+            self.b[self.n..self.n + 3].copy_from_slice(b"NaN");
+            self.n += 3;
+            return true;
+        }
+        let scale = POW10_U64[D];
+        let s = v * scale as f64;
+        if s.abs() >= (1u64 << 43) as f64 {
+            return false;
+        }
+        let t = s as i64;
+        let floor = if (t as f64) > s { t - 1 } else { t };
+        let frac = s - floor as f64;
+        if (frac - 0.5).abs() <= s.abs() * f64::EPSILON {
+            return false;
+        }
+        let r = if frac > 0.5 { floor + 1 } else { floor };
+        if r < 0 {
+            self.b[self.n] = b'-';
+            self.n += 1;
+        }
+        let u = r.unsigned_abs();
+        self.uint(u / scale);
+        let mut f = u % scale;
+        if f != 0 {
+            let mut digits = D;
+            while f.is_multiple_of(10) {
+                f /= 10;
+                digits -= 1;
+            }
+            self.b[self.n] = b'.';
+            let first = self.n + 1;
+            let mut i = first + digits;
+            self.n = i;
+            while i >= first + 2 {
+                let k = (f % 100) as usize * 2;
+                f /= 100;
+                i -= 2;
+                self.b[i..i + 2].copy_from_slice(&DIGIT_PAIRS[k..k + 2]);
+            }
+            if i > first {
+                self.b[first] = b'0' + (f % 10) as u8;
+            }
+        }
+        true
     }
 }
 
@@ -812,7 +980,7 @@ mod tests {
                 (w % 100_000) as f64 * 2f64.powi(-((w % 9) as i32 + 5)),
             ]
         });
-        let mut fallbacks = 0;
+        let (mut fallbacks, mut row, mut row_fast) = (0, RowBuf::new(), 0);
         for v in special.chain(random) {
             for d in [6, 4] {
                 buf.clear();
@@ -823,6 +991,12 @@ mod tests {
                 }
                 let got = std::str::from_utf8(&buf).unwrap();
                 assert_eq!(got, want(v, d), "{v:e} to {d} decimals");
+                // The row builder writes the same bytes whenever it takes the value.
+                row.n = 0;
+                if if d == 6 { row.fixed::<6>(v) } else { row.fixed::<4>(v) } {
+                    assert_eq!(std::str::from_utf8(&row.bytes()[1..]).unwrap(), got, "row: {v:e} to {d} decimals");
+                    row_fast += 1;
+                }
                 if v.is_finite() && (v * 10f64.powi(d as i32)).abs() < (1u64 << 43) as f64 {
                     let back: f64 = got.parse().unwrap();
                     // Half a unit of the last decimal, plus the rounding of `back` to a double.
@@ -834,6 +1008,12 @@ mod tests {
             }
         }
         assert!(fallbacks > 1000, "raw bit patterns reach the shortest form: {fallbacks}");
+        assert!(row_fast > 100_000, "most values take the row builder: {row_fast}");
+        for v in (0..1000).chain(words(5000)).chain([u64::MAX, 10u64.pow(19), 99, 100]) {
+            row.n = 0;
+            row.uint(v);
+            assert_eq!(std::str::from_utf8(row.bytes()).unwrap(), v.to_string());
+        }
     }
 
     #[test]

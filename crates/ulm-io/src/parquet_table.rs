@@ -26,6 +26,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use ulm_core::{ExtraColumn, Localizations, TrackPoint, Tracks};
 
+use crate::csv_table::CsvFrames;
 use crate::{Error, Result, atomic_write};
 
 /// One cell of a numeric column.
@@ -187,6 +188,16 @@ fn show(v: Num) -> String {
     }
 }
 
+/// The error for a record batch that does not decode.
+fn decode_error(path: &Path, e: &arrow_schema::ArrowError) -> Error {
+    let hint = if e.to_string().contains("zstd") {
+        " (zstd-compressed; write it with compression='snappy', e.g. polars' `write_parquet(..., compression=\"snappy\")`)"
+    } else {
+        ""
+    };
+    Error::format(path, format!("cannot decode Parquet data: {e}{hint}"))
+}
+
 /// Column names and the record batches, each with the index of its first row.
 type Batches = (Vec<String>, Vec<(usize, RecordBatch)>);
 
@@ -200,14 +211,7 @@ fn batches(path: &Path) -> Result<Batches> {
     let mut out = Vec::new();
     let mut offset = 0;
     for b in reader {
-        let b = b.map_err(|e| {
-            let hint = if e.to_string().contains("zstd") {
-                " (zstd-compressed; write it with compression='snappy', e.g. polars' `write_parquet(..., compression=\"snappy\")`)"
-            } else {
-                ""
-            };
-            Error::format(path, format!("cannot decode Parquet data: {e}{hint}"))
-        })?;
+        let b = b.map_err(|e| decode_error(path, &e))?;
         let n = b.num_rows();
         out.push((offset, b));
         offset += n;
@@ -282,6 +286,88 @@ pub(crate) fn read_localizations_parquet(path: &Path) -> Result<Localizations> {
     t.h_mm = h;
     t.extra = extra.into_iter().flatten().collect();
     Ok(t)
+}
+
+/// Rows per record batch when streaming: the linker starts after the first one.
+const STREAM_ROWS: usize = 8192;
+
+/// The localization columns of one record batch that the linker needs (`frame`, `x_mm`,
+/// `z_mm`, `score`), with every check of [`read_localizations_parquet`] on them and on
+/// `w_mm`/`h_mm` (extra columns never fail).
+fn stream_block(path: &Path, b: &RecordBatch, offset: usize) -> Result<Localizations> {
+    let frames = column(path, b, "frame", offset)?.uints(u64::from(u32::MAX))?;
+    let x = column(path, b, "x_mm", offset)?.floats(true)?;
+    let z = column(path, b, "z_mm", offset)?.floats(true)?;
+    check_positions(path, offset, &x, &z)?;
+    let score: Vec<f32> = match Column::of(path, b, "score", offset)? {
+        Some(c) => c.floats(false)?.into_iter().map(|v| v as f32).collect(),
+        None => vec![1.0; x.len()],
+    };
+    for name in ["w_mm", "h_mm"] {
+        if let Some(c) = Column::of(path, b, name, offset)? {
+            c.floats(false)?;
+        }
+    }
+    let mut t = Localizations::new();
+    t.frame = frames.into_iter().map(|f| f as u32).collect();
+    (t.x_mm, t.z_mm, t.score) = (x, z, score);
+    Ok(t)
+}
+
+/// The `frame` column alone (a projection: the other columns are not decoded); `None` when
+/// it does not read cleanly (the whole-file reader then reports why).
+fn frame_column(path: &Path) -> Option<Vec<u64>> {
+    use parquet::arrow::ProjectionMask;
+    let file = std::fs::File::open(path).ok()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).ok()?;
+    let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    if ["frame", "x_mm", "z_mm"].iter().any(|req| require(path, &names, req).is_err()) {
+        return None;
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["frame"]);
+    let reader = builder.with_projection(mask).with_batch_size(1 << 16).build().ok()?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.ok()?;
+        out.extend(column(path, &b, "frame", out.len()).ok()?.uints(u64::from(u32::MAX)).ok()?);
+    }
+    Some(out)
+}
+
+/// Opens a localization Parquet file for [`CsvFrames`]: when its `frame` column (read
+/// first, alone) is in order, the rows are decoded batch by batch on a worker thread while
+/// the caller links them, with the values and errors of [`read_localizations_parquet`];
+/// otherwise (or when the column does not read cleanly) the file is read whole.
+pub(crate) fn open_localizations_parquet_frames(path: &Path) -> Result<CsvFrames> {
+    let frames = match frame_column(path) {
+        Some(f) if f.is_sorted() => f,
+        _ => return read_localizations_parquet(path).map(CsvFrames::Table),
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(STREAM_ROWS).build())
+        .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
+    let (tx, blocks) = std::sync::mpsc::sync_channel(32);
+    let owned = path.to_path_buf();
+    let worker = std::thread::Builder::new()
+        .name("ulm-parquet-read".into())
+        .spawn(move || {
+            let mut offset = 0;
+            for b in reader {
+                let block = b.map_err(|e| decode_error(&owned, &e)).and_then(|b| {
+                    let block = stream_block(&owned, &b, offset);
+                    offset += b.num_rows();
+                    block
+                });
+                let failed = block.is_err();
+                if tx.send(block).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io(path, e))?;
+    let n_frames = frames.last().map_or(0, |&f| usize::try_from(f).unwrap_or(usize::MAX).saturating_add(1));
+    Ok(CsvFrames::Stream { n_frames, rows: frames.len(), blocks, worker })
 }
 
 /// Reads a tracks table from Parquet; grouped and sorted as the CSV reader does.

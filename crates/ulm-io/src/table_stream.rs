@@ -15,7 +15,7 @@ use ulm_core::{Localizations, Track};
 
 use crate::atomic::{persist, temp_beside};
 use crate::csv_table::{CsvFrames, TRACKS_HEADER, open_localizations_csv_frames, push_track_rows};
-use crate::parquet_table::{TracksParquet, read_localizations_parquet};
+use crate::parquet_table::{TracksParquet, open_localizations_parquet_frames};
 use crate::{Error, Result, TableFormat};
 
 /// A localization table (CSV or Parquet by extension) read frame by frame: an iterator of
@@ -58,7 +58,7 @@ impl LocalizationFrames {
     pub fn open(path: &Path) -> Result<Self> {
         let table = match TableFormat::from_path(path) {
             TableFormat::Csv => open_localizations_csv_frames(path)?,
-            TableFormat::Parquet => CsvFrames::Table(read_localizations_parquet(path)?),
+            TableFormat::Parquet => open_localizations_parquet_frames(path)?,
         };
         let mut out = Self {
             path: path.to_path_buf(),
@@ -147,8 +147,9 @@ impl Iterator for LocalizationFrames {
                 self.last = Some(f);
             }
             let end = b.frame[self.pos..].iter().position(|&g| g != f).map_or(b.len(), |k| self.pos + k);
-            let rows = (self.pos..end).map(|i| [b.x_mm[i], b.z_mm[i]]);
-            out.get_or_insert_with(|| (f, Vec::new())).1.extend(rows);
+            let rows = b.x_mm[self.pos..end].iter().zip(&b.z_mm[self.pos..end]).map(|(&x, &z)| [x, z]);
+            let n = end - self.pos;
+            out.get_or_insert_with(|| (f, Vec::with_capacity(n))).1.extend(rows);
             self.pos = end;
         }
     }
@@ -257,31 +258,80 @@ impl Drop for TracksWriter {
 const SYNC_EVERY: usize = 1 << 20;
 
 /// The CSV worker: formats and writes each batch; renames into place on `Finish`.
+///
+/// Every [`SYNC_EVERY`] bytes it asks a syncing thread to flush what is written so far to
+/// disk, without waiting for it: formatting goes on while the disk works, and the final
+/// sync before the rename has little left to do.
 fn write_csv(path: &Path, mut tmp: tempfile::NamedTempFile, rx: Receiver<Msg>) -> Result<()> {
     use std::io::Write as _;
-    let mut buf: Vec<u8> = TRACKS_HEADER.to_vec();
-    let mut unsynced = 0;
-    for m in rx {
-        match m {
-            Msg::Tracks(t) => {
-                push_track_rows(&mut buf, &t);
-                tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;
-                unsynced += buf.len();
-                buf.clear();
-                if unsynced >= SYNC_EVERY {
-                    // Flushed to disk while the tracks are still being linked, so that the
-                    // final sync before the rename has little left to do.
-                    tmp.as_file().sync_data().map_err(|e| Error::io(path, e))?;
-                    unsynced = 0;
+    let syncing = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
+    std::thread::scope(|scope| {
+        // A request waits while a sync runs; more requests meanwhile are merged into it.
+        let (want_sync, requests) = sync_channel::<()>(1);
+        let syncer = std::thread::Builder::new()
+            .name("ulm-tracks-sync".into())
+            .spawn_scoped(scope, move || -> std::io::Result<()> {
+                for () in requests {
+                    syncing.sync_data()?;
+                }
+                Ok(())
+            })
+            .map_err(|e| Error::io(path, e))?;
+        let mut buf: Vec<u8> = TRACKS_HEADER.to_vec();
+        let mut second = Vec::new();
+        let mut unsynced = 0;
+        let mut finished = false;
+        for m in rx {
+            match m {
+                Msg::Tracks(t) => {
+                    push_track_rows_2(&mut buf, &t, &mut second);
+                    tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;
+                    unsynced += buf.len();
+                    buf.clear();
+                    if unsynced >= SYNC_EVERY {
+                        let _ = want_sync.try_send(());
+                        unsynced = 0;
+                    }
+                }
+                Msg::Finish => {
+                    tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;
+                    finished = true;
+                    break;
                 }
             }
-            Msg::Finish => {
-                tmp.write_all(&buf).map_err(|e| Error::io(path, e))?;
-                return persist(tmp, path);
-            }
         }
+        drop(want_sync);
+        match syncer.join() {
+            Ok(r) => r.map_err(|e| Error::io(path, e))?,
+            Err(_) => return Err(Error::format(path, "the tracks sync thread panicked")),
+        }
+        if finished { persist(tmp, path) } else { Ok(()) } // without `Finish`, `tmp` is removed on drop
+    })
+}
+
+/// Points of a batch from which [`push_track_rows_2`] formats on two threads.
+const TWO_THREADS_FROM: usize = 16_384;
+
+/// [`push_track_rows`], the second half of a large batch on a second thread (into
+/// `second`, then appended): the last batch, all the tracks still open at the end, comes
+/// when the linker is done and a core is free.
+fn push_track_rows_2(buf: &mut Vec<u8>, tracks: &[Track], second: &mut Vec<u8>) {
+    let points: usize = tracks.iter().map(Track::len).sum();
+    if points < TWO_THREADS_FROM {
+        return push_track_rows(buf, tracks);
     }
-    Ok(()) // disconnected without `Finish`: `tmp` is removed on drop
+    let (mut k, mut acc) = (0, 0);
+    while k < tracks.len() && 2 * acc < points {
+        acc += tracks[k].len();
+        k += 1;
+    }
+    let (a, b) = tracks.split_at(k);
+    second.clear();
+    std::thread::scope(|scope| {
+        scope.spawn(|| push_track_rows(second, b));
+        push_track_rows(buf, a);
+    });
+    buf.extend_from_slice(second);
 }
 
 /// The Parquet worker: encodes the tracks in batches as they come; writes the footer,
@@ -409,6 +459,39 @@ mod tests {
         let mut frames = LocalizationFrames::open(&p).unwrap();
         assert!(frames.next().unwrap().is_ok());
         drop(frames);
+
+        // Parquet, streamed by record batch: a NaN position in a later batch.
+        // (ulm refuses to write one; arrow writes a null, as pandas writes a missing value).
+        let p = dir.path().join("bad.parquet");
+        {
+            use std::sync::Arc;
+
+            use arrow_array::{Float64Array, RecordBatch, UInt32Array};
+            let x: Float64Array = (0..l.len()).map(|i| (i != row).then_some(l.x_mm[i])).collect();
+            let batch = RecordBatch::try_from_iter([
+                ("frame", Arc::new(UInt32Array::from(l.frame.clone())) as arrow_array::ArrayRef),
+                ("x_mm", Arc::new(x)),
+                ("z_mm", Arc::new(Float64Array::from(l.z_mm.clone()))),
+            ])
+            .unwrap();
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&p).unwrap(), batch.schema(), None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+        }
+        let want = read_localizations(&p).unwrap_err().to_string();
+        assert!(want.contains("bad.parquet") && want.contains(&format!("row {row}")), "{want}");
+        let mut frames = LocalizationFrames::open(&p).unwrap();
+        let mut seen = 0;
+        let err = loop {
+            match frames.next().expect("an error before the end") {
+                Ok((_, rows)) => seen += rows.len(),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert_eq!(err, want);
+        assert!(seen > 0 && seen <= row, "{seen} rows before the error");
+        assert!(frames.next().is_none());
     }
 
     fn tracks() -> Vec<Track> {

@@ -52,6 +52,8 @@ pub struct Linker<P: Predictor> {
     edges: Vec<Edge>,
     subnets: Subnets,
     links: Vec<Option<usize>>,
+    ids: Vec<u64>,
+    closed: Vec<Live<P::State>>,
 }
 
 impl<P: Predictor> Linker<P> {
@@ -70,6 +72,8 @@ impl<P: Predictor> Linker<P> {
             edges: Vec::new(),
             subnets: Subnets::default(),
             links: Vec::new(),
+            ids: Vec::new(),
+            closed: Vec::new(),
         })
     }
 
@@ -87,6 +91,13 @@ impl<P: Predictor> Linker<P> {
     /// tracks. Frames must strictly increase; frames may be skipped (a skipped frame
     /// counts towards `memory`). Returns the track id given to each position.
     pub fn next_frame(&mut self, frame: u32, positions: &[[f64; 2]]) -> Result<Vec<u64>, TrackError> {
+        self.push_frame(frame, positions)?;
+        Ok(self.ids.clone())
+    }
+
+    /// [`Linker::next_frame`] without the ids: they are left in [`Linker::last_ids`], a
+    /// buffer reused from frame to frame (no allocation per frame).
+    pub fn push_frame(&mut self, frame: u32, positions: &[[f64; 2]]) -> Result<(), TrackError> {
         if let Some(last) = self.last_frame
             && frame <= last
         {
@@ -103,7 +114,9 @@ impl<P: Predictor> Linker<P> {
         let mut links = std::mem::take(&mut self.links);
         self.subnets.solve(self.live.len(), positions.len(), &self.edges, r * r, &mut links);
 
-        let mut ids = vec![0u64; positions.len()];
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.resize(positions.len(), 0);
         for (d, link) in links.iter().enumerate() {
             let pos = positions[d];
             let accepted = link.filter(|&s| self.accept(s, frame, pos));
@@ -127,7 +140,14 @@ impl<P: Predictor> Linker<P> {
                 *id = self.open(frame, positions[d]);
             }
         }
-        Ok(ids)
+        self.ids = ids;
+        Ok(())
+    }
+
+    /// The track id given to each position by the last [`Linker::push_frame`] (or
+    /// [`Linker::next_frame`]).
+    pub fn last_ids(&self) -> &[u64] {
+        &self.ids
     }
 
     /// Tracks closed so far (memory expired), sorted by id, each with velocities in mm/s,
@@ -182,10 +202,12 @@ impl<P: Predictor> Linker<P> {
     fn expire(&mut self, frame: u32) {
         let horizon = self.config.memory as u64 + 1;
         // Order-preserving, so that sources stay in creation order (reproducible ties).
-        let closed: Vec<_> = self.live.extract_if(.., |t| (frame - t.last_frame) as u64 > horizon).collect();
-        for t in closed {
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.extend(self.live.extract_if(.., |t| (frame - t.last_frame) as u64 > horizon));
+        for t in closed.drain(..) {
             self.close(t);
         }
+        self.closed = closed;
     }
 
     fn close(&mut self, t: Live<P::State>) {
@@ -266,8 +288,8 @@ pub fn link<P: Predictor>(
         if !rows.is_empty() {
             pos.clear();
             pos.extend(rows.iter().map(|&i| [locs.x_mm[i], locs.z_mm[i]]));
-            let ids = linker.next_frame(frame as u32, &pos)?;
-            for (&i, id) in rows.iter().zip(ids) {
+            linker.push_frame(frame as u32, &pos)?;
+            for (&i, &id) in rows.iter().zip(linker.last_ids()) {
                 row_id[i] = id;
             }
         }

@@ -56,7 +56,7 @@ where
     for item in frames {
         let (frame, positions) = item?;
         let start = Instant::now();
-        linker.next_frame(frame, &positions)?;
+        linker.push_frame(frame, &positions)?;
         let ready = linker.take_ready();
         busy += start.elapsed();
         stats.rows += positions.len();

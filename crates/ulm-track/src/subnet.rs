@@ -8,7 +8,7 @@
 //! than 1 × 1 exactly as a linear assignment problem (rows: sources; columns:
 //! destinations plus one `R²` "unlinked" column per source), which is polynomial.
 
-use ulm_core::assignment::linear_sum_assignment;
+use ulm_core::assignment::LsapWorkspace;
 
 /// A candidate link: source, destination, squared distance.
 pub(crate) type Edge = (usize, usize, f64);
@@ -40,6 +40,8 @@ pub(crate) struct Subnets {
     srcs: Vec<usize>,
     dsts: Vec<usize>,
     cost: Vec<f64>,
+    lsap: LsapWorkspace,
+    assign: Vec<Option<usize>>,
 }
 
 impl Subnets {
@@ -87,7 +89,7 @@ impl Subnets {
             }
         }
         tagged.sort_unstable();
-        let (srcs, dsts, cost) = (&mut self.srcs, &mut self.dsts, &mut self.cost);
+        let (srcs, dsts, cost, assign) = (&mut self.srcs, &mut self.dsts, &mut self.cost, &mut self.assign);
         let mut start = 0;
         while start < tagged.len() {
             let root = tagged[start].0;
@@ -121,8 +123,8 @@ impl Subnets {
                 cost[i * cols + j] = d2;
             }
             // Always feasible: every source has its own finite "unlinked" column.
-            if let Some(assign) = linear_sum_assignment(cost, k, cols) {
-                for (i, c) in assign.into_iter().enumerate() {
+            if self.lsap.solve(cost, k, cols, assign) {
+                for (i, &c) in assign.iter().enumerate() {
                     if let Some(j) = c.filter(|&j| j < l) {
                         out[dsts[j]] = Some(srcs[i]);
                     }

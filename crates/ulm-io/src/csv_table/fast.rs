@@ -118,6 +118,11 @@ impl CsvText {
         Ok(Self { bytes, body, headers })
     }
 
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Byte ranges of the body, each ending after a line break (or at the end of the file).
     fn chunks(&self) -> Vec<Range<usize>> {
         self.chunks_of(CHUNK)
@@ -175,13 +180,13 @@ pub(super) fn parse_chunks<R: Rows>(text: &CsvText, new: impl Fn() -> R + Sync) 
 pub(super) fn parse_range<R: Rows>(text: &CsvText, range: Range<usize>, mut rows: R) -> Result<R, (usize, RowError)> {
     let n_fields = text.headers.len();
     let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
-    for (line, bytes) in text.bytes[range.clone()].split(|&b| b == b'\n').enumerate() {
+    for (line, bytes) in lines(&text.bytes[range.clone()]).enumerate() {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         if bytes.is_empty() {
             continue;
         }
         fields.clear();
-        fields.extend(bytes.split(|&b| b == b','));
+        split_fields(bytes, &mut fields);
         let res = if fields.len() == n_fields {
             rows.push(&fields)
         } else {
@@ -192,29 +197,102 @@ pub(super) fn parse_range<R: Rows>(text: &CsvText, range: Range<usize>, mut rows
     Ok(rows)
 }
 
-/// Whether the body's rows have non-decreasing integers in field `col` (trimmed as the
-/// row parser trims them), and then the last one and the number of rows; `None` when
-/// they decrease somewhere or when a line does not parse this simply (the full parser
-/// then sorts it out, errors included).
-pub(super) fn sorted_column(text: &CsvText, col: usize) -> Option<(u64, usize)> {
+/// The lines of `bytes` split at `\n` (the break not included), as `bytes.split(|&b| b ==
+/// b'\n')` gives them (a final empty piece after a trailing break included), with `memchr`.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        let s = start?;
+        match memchr::memchr(b'\n', &bytes[s..]) {
+            Some(k) => {
+                start = Some(s + k + 1);
+                Some(&bytes[s..s + k])
+            }
+            None => {
+                start = None;
+                Some(&bytes[s..])
+            }
+        }
+    })
+}
+
+/// Appends the comma-separated cells of `line` to `out` (as `line.split(|&b| b == b',')`).
+#[inline]
+fn split_fields<'a>(line: &'a [u8], out: &mut Vec<&'a [u8]>) {
+    let mut start = 0;
+    for (i, &c) in line.iter().enumerate() {
+        if c == b',' {
+            out.push(&line[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&line[start..]);
+}
+
+/// What [`scan_body`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyScan {
+    /// A `"` somewhere in the body: the general reader's file.
+    Quoted,
+    /// No `"`, but the integers of the column decrease somewhere, or a line does not parse
+    /// this simply (the full parser then sorts it out, errors included).
+    Unsorted,
+    /// No `"`, and the column's integers (trimmed as the row parser trims them) never
+    /// decrease: the last one and the number of rows.
+    Sorted { last: u64, rows: usize },
+}
+
+/// One pass over the body: does it hold a quote, and are the integers in field `col` in
+/// non-decreasing order? Line ends and quotes are found together with `memchr2`.
+pub(super) fn scan_body(text: &CsvText, col: usize) -> BodyScan {
     let b = &text.bytes[..];
     let (mut last, mut rows, mut pos) = (0u64, 0usize, text.body);
-    while pos < b.len() {
-        let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |k| pos + k);
-        let line = &b[pos..end];
-        pos = end + 1;
+    let rest =
+        |from: usize| if memchr::memchr(b'"', &b[from..]).is_some() { BodyScan::Quoted } else { BodyScan::Unsorted };
+    let mut line_ok = |line: &[u8]| -> bool {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            continue;
+            return true;
         }
-        let cell = line.split(|&b| b == b',').nth(col)?;
-        let v = parse_u64(cell.trim_ascii())?;
-        if v < last {
-            return None;
+        match nth_field(line, col).and_then(|c| parse_u64(c.trim_ascii())) {
+            Some(v) if v >= last => {
+                (last, rows) = (v, rows + 1);
+                true
+            }
+            _ => false,
         }
-        (last, rows) = (v, rows + 1);
+    };
+    for hit in memchr::memchr2_iter(b'\n', b'"', &b[text.body..]) {
+        let end = text.body + hit;
+        if b[end] == b'"' {
+            return BodyScan::Quoted;
+        }
+        if !line_ok(&b[pos..end]) {
+            return rest(end);
+        }
+        pos = end + 1;
     }
-    Some((last, rows))
+    if pos < b.len() && !line_ok(&b[pos..]) {
+        return BodyScan::Unsorted; // the last line holds no quote: memchr2 would have seen it
+    }
+    BodyScan::Sorted { last, rows }
+}
+
+/// Cell `col` of `line` (as `line.split(|&b| b == b',').nth(col)`).
+#[inline]
+fn nth_field(line: &[u8], col: usize) -> Option<&[u8]> {
+    let mut start = 0;
+    let mut k = 0;
+    for (i, &c) in line.iter().enumerate() {
+        if c == b',' {
+            if k == col {
+                return Some(&line[start..i]);
+            }
+            k += 1;
+            start = i + 1;
+        }
+    }
+    (k == col).then(|| &line[start..])
 }
 
 /// Exact powers of ten (all representable in an `f64`).
@@ -539,6 +617,30 @@ mod tests {
         let random = words(2000).map(|w| (w >> (w % 64)).to_string());
         for s in fixed.iter().map(|s| s.to_string()).chain(random) {
             assert_eq!(parse_u64(s.as_bytes()), s.parse::<u64>().ok(), "`{s}`");
+        }
+    }
+
+    /// The `memchr` line splitter and the cell splitters give the pieces of the standard
+    /// library's `split`, on strings of commas, breaks and letters (empty pieces, breaks at
+    /// both ends, runs of separators).
+    #[test]
+    fn splitters_match_slice_split() {
+        let alphabet = b",\n\na,b1x";
+        for (k, w) in words(3000).enumerate() {
+            let mut fields = Vec::new();
+            let len = k % 23;
+            let s: Vec<u8> = (0..len).map(|i| alphabet[((w >> (3 * i)) & 7) as usize]).collect();
+            let want: Vec<&[u8]> = s.split(|&b| b == b'\n').collect();
+            assert_eq!(lines(&s).collect::<Vec<_>>(), want, "{s:?}");
+            for line in want {
+                let cells: Vec<&[u8]> = line.split(|&b| b == b',').collect();
+                fields.clear();
+                split_fields(line, &mut fields);
+                assert_eq!(fields, cells, "{line:?}");
+                for col in 0..cells.len() + 2 {
+                    assert_eq!(nth_field(line, col), cells.get(col).copied(), "{line:?} {col}");
+                }
+            }
         }
     }
 
