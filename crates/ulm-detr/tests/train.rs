@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ulm_data::sim_source::{SimSource, SimSourceConfig};
-use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelSpec, TrainFile};
+use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelKind, ModelSpec, TrainFile};
 use ulm_detr::weights::module_tensors;
 use ulm_sim::Preset;
 use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, backend_rng_lock, train};
@@ -204,7 +204,8 @@ fn every_detr_config_in_the_repo_parses() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !(name.ends_with(".toml") && (name.starts_with("deformable-detr") || name.starts_with("train."))) {
+        let family = ["deformable-detr", "backbone-", "train."];
+        if !(name.ends_with(".toml") && family.iter().any(|f| name.starts_with(f))) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -217,7 +218,15 @@ fn every_detr_config_in_the_repo_parses() {
             assert_eq!((t.patch, v.patch), (128, 128));
             assert!(t.augment.is_some() && v.augment.is_none());
         }
+        if name == "backbone-heatmap-128.toml" {
+            // Pretrains on exactly the data of the randomised DE-DETR recipe.
+            assert_eq!(file.model.kind, ModelKind::BackboneHeatmap);
+            let ddetr = dir.join("deformable-detr-randomized-128.toml");
+            let ddetr = TrainFile::parse(&std::fs::read_to_string(&ddetr).unwrap(), &ddetr).unwrap();
+            assert_eq!(file.data, ddetr.data);
+            assert_eq!((file.model.preset, file.model.norm_groups), (ddetr.model.preset, ddetr.model.norm_groups));
+        }
         checked += 1;
     }
-    assert!(checked >= 5, "{checked} configs");
+    assert!(checked >= 6, "{checked} configs");
 }
