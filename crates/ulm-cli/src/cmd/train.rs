@@ -214,6 +214,16 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             "{}: --init loads the whole model, model.backbone_init only its backbone: use one of them",
             args.config.display()
         );
+        // Before the data is simulated (minutes): the folder must hold weights.
+        if let Some(dir) = file.model.backbone_init.as_ref().filter(|_| !args.resume) {
+            let weights = dir.join("model.safetensors");
+            anyhow::ensure!(
+                weights.is_file(),
+                "{}: model.backbone_init: {} does not exist",
+                args.config.display(),
+                weights.display()
+            );
+        }
         let run = (&file.train, &file.data, file.to_toml());
         match file.model.kind {
             ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), run, &args, ctx)?,
