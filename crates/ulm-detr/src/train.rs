@@ -21,7 +21,8 @@ use crate::backbone::{Backbone, BackboneConfig};
 use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
 use crate::dn::{DnConfig, dn_batch};
 use crate::postprocess::{QueryBox, detections_sigmoid, detections_softmax};
-use crate::weights::{load_backbone, load_model, save_model};
+use crate::pretrain::apply_backbone_init;
+use crate::weights::{load_model, save_model};
 use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
 
 /// Model family.
@@ -277,29 +278,6 @@ fn criterion(spec: &ModelSpec, mut c: CriterionConfig) -> SetCriterion {
     }
     c.aux_loss = spec.aux_loss;
     SetCriterion::new(c)
-}
-
-/// Loads `[model] backbone_init` into `backbone` (built from `config`); the note says how many
-/// tensors came from which file.
-pub(crate) fn apply_backbone_init(
-    backbone: Backbone,
-    config: &BackboneConfig,
-    dir: &Path,
-) -> Result<(Backbone, String), String> {
-    let (backbone, report) = load_backbone(backbone, config, dir).map_err(|e| format!("model.backbone_init: {e}"))?;
-    let mut note = format!(
-        "backbone_init: {} backbone tensors loaded from {}",
-        report.loaded,
-        dir.join("model.safetensors").display()
-    );
-    if !report.unexpected.is_empty() {
-        note.push_str(&format!(
-            " ({} backbone tensors of the file unused: {})",
-            report.unexpected.len(),
-            report.unexpected.join(", ")
-        ));
-    }
-    Ok((backbone, note))
 }
 
 pub(crate) fn freeze_backbone(backbone: Backbone, freeze: Freeze) -> Backbone {

@@ -37,7 +37,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use std::path::Path;
+
 use crate::backbone::{Backbone, BackboneConfig};
+use crate::weights::load_backbone;
 
 /// Configuration of a [`BackboneHeatmap`].
 #[derive(Config, Debug)]
@@ -140,6 +143,29 @@ impl BackboneHeatmap {
         let y = relu(self.head.forward(relu(merged.expect("the backbone returns a level"))));
         HeatmapOutput { logits: self.heatmap.forward(y.clone()), offset: self.offset.forward(y) }
     }
+}
+
+/// Loads `[model] backbone_init` into `backbone` (built from `config`); the note says how many
+/// tensors came from which file.
+pub(crate) fn apply_backbone_init(
+    backbone: Backbone,
+    config: &BackboneConfig,
+    dir: &Path,
+) -> Result<(Backbone, String), String> {
+    let (backbone, report) = load_backbone(backbone, config, dir).map_err(|e| format!("model.backbone_init: {e}"))?;
+    let mut note = format!(
+        "backbone_init: {} backbone tensors loaded from {}",
+        report.loaded,
+        dir.join("model.safetensors").display()
+    );
+    if !report.unexpected.is_empty() {
+        note.push_str(&format!(
+            " ({} backbone tensors of the file unused: {})",
+            report.unexpected.len(),
+            report.unexpected.join(", ")
+        ));
+    }
+    Ok((backbone, note))
 }
 
 #[cfg(test)]

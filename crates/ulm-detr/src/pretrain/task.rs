@@ -7,9 +7,11 @@ use burn::tensor::activation::sigmoid;
 use ulm_data::Sample;
 use ulm_train::{Freeze, ScoredPoint, TaskLoss, TrainTask, batch_images};
 
-use super::{BackboneHeatmap, BackboneHeatmapConfig, decode_peaks, focal_loss, render_heatmap_target};
+use super::{
+    BackboneHeatmap, BackboneHeatmapConfig, apply_backbone_init, decode_peaks, focal_loss, render_heatmap_target,
+};
 use crate::DeformableDetrConfig;
-use crate::train::{ModelSpec, SizePreset, apply_backbone_init, freeze_backbone, with_norm};
+use crate::train::{ModelSpec, SizePreset, freeze_backbone, with_norm};
 use crate::weights::{load_model, save_model};
 
 /// Peaks below this probability are never reported (the loop calibrates its threshold above).
