@@ -218,6 +218,15 @@ fn every_detr_config_in_the_repo_parses() {
             assert_eq!((t.patch, v.patch), (128, 128));
             assert!(t.augment.is_some() && v.augment.is_none());
         }
+        if name == "deformable-detr-randomized-128-pretrained.toml" {
+            // The from-scratch recipe with a pretrained backbone, and nothing else changed.
+            let base = dir.join("deformable-detr-randomized-128.toml");
+            let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
+            assert!(file.model.backbone_init.is_some());
+            base.model.backbone_init = file.model.backbone_init.clone();
+            base.train.name = file.train.name.clone();
+            assert_eq!(file, base);
+        }
         if name == "backbone-heatmap-128.toml" {
             // Pretrains on exactly the data of the randomised DE-DETR recipe.
             assert_eq!(file.model.kind, ModelKind::BackboneHeatmap);
@@ -228,5 +237,5 @@ fn every_detr_config_in_the_repo_parses() {
         }
         checked += 1;
     }
-    assert!(checked >= 6, "{checked} configs");
+    assert!(checked >= 7, "{checked} configs");
 }
