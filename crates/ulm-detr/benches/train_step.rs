@@ -5,11 +5,13 @@
 //!
 //! - `train_step/{tiny,paper}`: the whole step;
 //! - `fwd_bwd/{tiny,paper}`: forward + loss + backward only (the gradients are read back);
-//! - `adamw/{tiny,paper}`: the optimiser step alone, on a fixed set of gradients.
+//! - `adamw/{tiny,paper}`: the optimiser step alone, on a fixed set of gradients;
+//! - `train_step/heatmap-tiny`: a backbone-pretraining step (`kind = "backbone-heatmap"`:
+//!   the tiny backbone + heatmap head, no transformer, no matching).
 //!
 //! Compare with `python scripts/train_step_pytorch.py` (HuggingFace
 //! `DeformableDetrForObjectDetection` with its own loss, every parameter trained, 2 threads).
-//! `ULM_BENCH_CONFIGS=tiny` restricts the configs.
+//! `ULM_BENCH_CONFIGS=tiny,heatmap-tiny` restricts the configs.
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
 
@@ -25,7 +27,8 @@ use ulm_core::Geometry;
 use ulm_data::Sample;
 use ulm_detr::criterion::{CriterionConfig, SetCriterion};
 use ulm_detr::dn::DnConfig;
-use ulm_detr::train::DeformableDetrTask;
+use ulm_detr::pretrain::BackboneHeatmapTask;
+use ulm_detr::train::{DeformableDetrTask, ModelKind, ModelSpec};
 use ulm_detr::{DeformableDetr, DeformableDetrConfig};
 use ulm_train::trainer::grad_norm;
 use ulm_train::{FusedAdamW, TrainTask};
@@ -66,6 +69,7 @@ fn task(config: DeformableDetrConfig) -> DeformableDetrTask {
         criterion: SetCriterion::new(CriterionConfig::deformable_detr()),
         top_k: 100,
         dn: DnConfig { queries: 0, box_noise: 0.4 },
+        backbone_init: None,
     }
 }
 
@@ -187,6 +191,34 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+    if only.is_empty() || only.split(',').any(|o| o == "heatmap-tiny") {
+        heatmap_step(c, &batch, &device);
+    }
+}
+
+/// `train_step/heatmap-tiny`: the backbone-pretraining step (`kind = "backbone-heatmap"`,
+/// the tiny DE-DETR backbone + heatmap head, focal + offset loss), on the same batch.
+fn heatmap_step(c: &mut Criterion, batch: &[Sample], device: &Device) {
+    let task = BackboneHeatmapTask::from_spec(&ModelSpec { kind: ModelKind::BackboneHeatmap, ..ModelSpec::default() });
+    device.seed(1);
+    let mut slot = Some(task.init_model(device));
+    let mut optim = adamw();
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("heatmap-tiny", |b| {
+        b.iter(|| {
+            let m = slot.take().expect("model");
+            let loss = task.loss(&m, batch, device).expect("finite loss");
+            let grads = GradientsParams::from_grads(loss.total.backward(), &m);
+            let norm = grad_norm(&m, &grads);
+            assert!(norm.is_finite(), "gradient norm {norm}");
+            let m = optim.step(lrs(), m, grads);
+            black_box(m.heatmap.weight.val().slice([0..1, 0..1, 0..1, 0..1]).into_data());
+            slot = Some(m);
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -44,6 +44,7 @@ pub mod matcher;
 pub mod ms_deform_attn;
 pub mod position;
 pub mod postprocess;
+pub mod pretrain;
 pub mod train;
 pub mod transformer;
 pub mod two_stage;

@@ -3,8 +3,12 @@
 //! `train.toml` has three tables: `[train]` (the loop, [`ulm_train::TrainConfig`]),
 //! `[model]` ([`ModelSpec`]) and `[data.train]` / `[data.val]` ([`DataSpec`]); see
 //! `configs/train.example.toml` for every field with its documentation.
+//!
+//! `kind = "backbone-heatmap"` trains the backbone alone on a dense heatmap objective
+//! ([`crate::pretrain`]); `backbone_init = "DIR"` starts any kind from the backbone of a
+//! model folder ([`crate::weights::load_backbone`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,6 +21,7 @@ use crate::backbone::{Backbone, BackboneConfig};
 use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
 use crate::dn::{DnConfig, dn_batch};
 use crate::postprocess::{QueryBox, detections_sigmoid, detections_softmax};
+use crate::pretrain::apply_backbone_init;
 use crate::weights::{load_model, save_model};
 use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
 
@@ -28,6 +33,10 @@ pub enum ModelKind {
     DeformableDetr,
     /// DETR.
     Detr,
+    /// Backbone pretraining: the DE-DETR preset's backbone with a heatmap head
+    /// ([`crate::pretrain`]), whose backbone then initialises DE-DETR or DETR through
+    /// `backbone_init`.
+    BackboneHeatmap,
 }
 
 /// Size preset.
@@ -76,6 +85,17 @@ pub struct ModelSpec {
     /// Denoising box noise λ: centres move by up to λ·w/2, sizes by up to ±λ·w.
     /// Default 0.4 (DN-DETR's).
     pub dn_box_noise: f64,
+    /// Start the backbone from the model folder `DIR` (`model.safetensors` with
+    /// `backbone.…` tensors: a backbone-heatmap run's `best/` or `checkpoint/`, or a DE-DETR
+    /// / DETR model folder); the rest of the model keeps its initialisation. Applied when a
+    /// run starts, not on `--resume`; `--init` (the whole model) excludes it. A relative
+    /// path is relative to the working directory. Default none.
+    pub backbone_init: Option<PathBuf>,
+    /// Backbone-heatmap: σ of the target Gaussians, input pixels. Default 2 (half a cell of
+    /// the stride-4 grid).
+    pub heatmap_sigma_px: f64,
+    /// Backbone-heatmap: weight of the L1 sub-cell offset loss. Default 1 (CenterNet's).
+    pub offset_weight: f64,
 }
 
 impl Default for ModelSpec {
@@ -94,6 +114,9 @@ impl Default for ModelSpec {
             top_k: 100,
             dn_queries: 0,
             dn_box_noise: 0.4,
+            backbone_init: None,
+            heatmap_sigma_px: 2.0,
+            offset_weight: 1.0,
         }
     }
 }
@@ -208,6 +231,15 @@ impl TrainFile {
                     .into(),
             ));
         }
+        if !(m.heatmap_sigma_px.is_finite() && m.heatmap_sigma_px > 0.0 && m.heatmap_sigma_px <= 32.0) {
+            return Err(err("model.heatmap_sigma_px must be in (0, 32]".into()));
+        }
+        if !(m.offset_weight.is_finite() && m.offset_weight >= 0.0) {
+            return Err(err("model.offset_weight must be finite and >= 0".into()));
+        }
+        if m.backbone_init.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(err("model.backbone_init must be a model folder, not an empty path".into()));
+        }
         let widths = match m.preset {
             SizePreset::Tiny => vec![16, 32, 64, 128],
             SizePreset::Paper => vec![64, 64, 128, 256, 512],
@@ -226,7 +258,7 @@ impl TrainFile {
     }
 }
 
-fn with_norm(backbone: BackboneConfig, groups: usize) -> BackboneConfig {
+pub(crate) fn with_norm(backbone: BackboneConfig, groups: usize) -> BackboneConfig {
     match backbone {
         BackboneConfig::ResNet(r) => BackboneConfig::ResNet(r.with_norm_groups(groups)),
         other => other,
@@ -248,7 +280,7 @@ fn criterion(spec: &ModelSpec, mut c: CriterionConfig) -> SetCriterion {
     SetCriterion::new(c)
 }
 
-fn freeze_backbone(backbone: Backbone, freeze: Freeze) -> Backbone {
+pub(crate) fn freeze_backbone(backbone: Backbone, freeze: Freeze) -> Backbone {
     match (backbone, freeze) {
         (b, Freeze::None) => b,
         (b, Freeze::Backbone) => b.set_require_grad(false),
@@ -307,6 +339,8 @@ pub struct DeformableDetrTask {
     pub top_k: usize,
     /// Denoising queries (training only).
     pub dn: DnConfig,
+    /// Backbone weights to start from (`[model] backbone_init`).
+    pub backbone_init: Option<PathBuf>,
 }
 
 impl DeformableDetrTask {
@@ -330,6 +364,7 @@ impl DeformableDetrTask {
             criterion: criterion(spec, CriterionConfig::deformable_detr()),
             top_k: spec.top_k,
             dn: DnConfig { queries: spec.dn_queries, box_noise: spec.dn_box_noise },
+            backbone_init: spec.backbone_init.clone(),
         }
     }
 }
@@ -374,6 +409,13 @@ impl TrainTask for DeformableDetrTask {
         to_points(detections_sigmoid(out.logits, out.pred_boxes, self.top_k, 0.0), batch)
     }
 
+    fn pretrained_init(&self, mut model: DeformableDetr) -> Result<(DeformableDetr, Option<String>), String> {
+        let Some(dir) = &self.backbone_init else { return Ok((model, None)) };
+        let note;
+        (model.backbone, note) = apply_backbone_init(model.backbone, &self.config.backbone, dir)?;
+        Ok((model, Some(note)))
+    }
+
     fn save_weights(&self, model: &DeformableDetr, dir: &Path) -> Result<(), String> {
         save_model(model, &self.config, dir).map_err(|e| e.to_string())
     }
@@ -390,6 +432,8 @@ pub struct DetrTask {
     pub config: DetrConfig,
     /// Set criterion.
     pub criterion: SetCriterion,
+    /// Backbone weights to start from (`[model] backbone_init`).
+    pub backbone_init: Option<PathBuf>,
 }
 
 impl DetrTask {
@@ -402,7 +446,7 @@ impl DetrTask {
         let backbone = with_norm(base.backbone.clone(), spec.norm_groups);
         let dropout = spec.dropout.unwrap_or(base.dropout);
         let config = base.with_backbone(backbone).with_num_queries(spec.num_queries).with_dropout(dropout);
-        Self { config, criterion: criterion(spec, CriterionConfig::detr()) }
+        Self { config, criterion: criterion(spec, CriterionConfig::detr()), backbone_init: spec.backbone_init.clone() }
     }
 }
 
@@ -436,6 +480,13 @@ impl TrainTask for DetrTask {
     fn predict(&self, model: &Detr, batch: &[Sample], device: &Device) -> Vec<Vec<ScoredPoint>> {
         let out = model.forward(batch_images(batch, device));
         to_points(detections_softmax(out.logits, out.pred_boxes, 0.0), batch)
+    }
+
+    fn pretrained_init(&self, mut model: Detr) -> Result<(Detr, Option<String>), String> {
+        let Some(dir) = &self.backbone_init else { return Ok((model, None)) };
+        let note;
+        (model.backbone, note) = apply_backbone_init(model.backbone, &self.config.backbone, dir)?;
+        Ok((model, Some(note)))
     }
 
     fn save_weights(&self, model: &Detr, dir: &Path) -> Result<(), String> {

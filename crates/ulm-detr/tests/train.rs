@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ulm_data::sim_source::{SimSource, SimSourceConfig};
-use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelSpec, TrainFile};
+use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelKind, ModelSpec, TrainFile};
 use ulm_detr::weights::module_tensors;
 use ulm_sim::Preset;
 use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, backend_rng_lock, train};
@@ -204,7 +204,8 @@ fn every_detr_config_in_the_repo_parses() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !(name.ends_with(".toml") && (name.starts_with("deformable-detr") || name.starts_with("train."))) {
+        let family = ["deformable-detr", "backbone-", "train."];
+        if !(name.ends_with(".toml") && family.iter().any(|f| name.starts_with(f))) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -217,7 +218,24 @@ fn every_detr_config_in_the_repo_parses() {
             assert_eq!((t.patch, v.patch), (128, 128));
             assert!(t.augment.is_some() && v.augment.is_none());
         }
+        if name == "deformable-detr-randomized-128-pretrained.toml" {
+            // The from-scratch recipe with a pretrained backbone, and nothing else changed.
+            let base = dir.join("deformable-detr-randomized-128.toml");
+            let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
+            assert!(file.model.backbone_init.is_some());
+            base.model.backbone_init = file.model.backbone_init.clone();
+            base.train.name = file.train.name.clone();
+            assert_eq!(file, base);
+        }
+        if name == "backbone-heatmap-128.toml" {
+            // Pretrains on exactly the data of the randomised DE-DETR recipe.
+            assert_eq!(file.model.kind, ModelKind::BackboneHeatmap);
+            let ddetr = dir.join("deformable-detr-randomized-128.toml");
+            let ddetr = TrainFile::parse(&std::fs::read_to_string(&ddetr).unwrap(), &ddetr).unwrap();
+            assert_eq!(file.data, ddetr.data);
+            assert_eq!((file.model.preset, file.model.norm_groups), (ddetr.model.preset, ddetr.model.norm_groups));
+        }
         checked += 1;
     }
-    assert!(checked >= 5, "{checked} configs");
+    assert!(checked >= 7, "{checked} configs");
 }

@@ -75,6 +75,18 @@ pub trait TrainTask {
     /// an inference `device`, with a validation copy of the model.
     fn predict(&self, model: &Self::Model, batch: &[Sample], device: &Device) -> Vec<Vec<ScoredPoint>>;
 
+    /// A partial initialisation of a freshly initialised model from pretrained weights (e.g.
+    /// a pretrained backbone), returning the model and a line for the user saying what was
+    /// loaded. The loop applies it only to a run that starts from scratch: not on resume
+    /// (the checkpoint holds every weight) and not with whole-model initial weights
+    /// ([`crate::RunOptions::init_weights`]). Default: nothing to do.
+    ///
+    /// # Errors
+    /// A message naming the file and the problem.
+    fn pretrained_init(&self, model: Self::Model) -> Result<(Self::Model, Option<String>), String> {
+        Ok((model, None))
+    }
+
     /// Write the weights (and the model config) into the folder `dir`.
     ///
     /// # Errors

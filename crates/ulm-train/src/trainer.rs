@@ -311,6 +311,14 @@ pub fn train<T: TrainTask>(
     let mut model = reid(task.init_model(device));
     if let Some(init) = &options.init_weights {
         model = task.load_weights(model, init).map_err(TrainError::Task)?;
+    } else if !options.resume {
+        // Only from scratch: a resumed run's checkpoint replaces every weight below, and its
+        // pretrained source may be gone by then.
+        let (m, note) = task.pretrained_init(model).map_err(TrainError::Task)?;
+        model = m;
+        if let Some(note) = note {
+            observer.message(&note);
+        }
     }
     model = task.freeze(model, config.freeze);
     let o = &config.optimizer;

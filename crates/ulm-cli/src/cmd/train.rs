@@ -1,4 +1,5 @@
-//! `ulm train`: train DE-DETR, DETR or the U-Net from a `train.toml` (see
+//! `ulm train`: train DE-DETR, DETR, the U-Net or a pretraining backbone
+//! (`kind = "backbone-heatmap"`) from a `train.toml` (see
 //! `configs/train.example.toml`; `[model] kind = "unet"` files are parsed by `ulm-unet`,
 //! e.g. `configs/unet-tiny-128.toml`), writing `runs/NAME/`; `--resume` continues a run
 //! exactly, Ctrl-C saves a checkpoint before exiting.
@@ -13,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ulm_data::SampleSource;
 use ulm_data::randomized::RandomizedSource;
 use ulm_data::sim_source::SimSource;
+use ulm_detr::pretrain::BackboneHeatmapTask;
 use ulm_detr::train::{DataFiles, DataSpec, DeformableDetrTask, DetrTask, ModelKind, TrainFile};
 use ulm_train::{RunOptions, StepInfo, TrainConfig, TrainObserver, TrainOutcome, TrainTask, ValidationScores};
 use ulm_unet::UnetTrainFile;
@@ -176,6 +178,12 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             args.config.display()
         );
         let file = TrainFile::parse(&text, &args.config)?;
+        anyhow::ensure!(
+            file.model.kind != ModelKind::BackboneHeatmap,
+            "{}: a backbone-heatmap run is backbone pretraining, not a detector: use its best/ folder as \
+             model.backbone_init of a DE-DETR/DETR run",
+            args.config.display()
+        );
         let run_dir = std::path::Path::new(&file.train.runs_dir).join(&file.train.name);
         let folder = ulm_detr::localizer::ModelFolder::package(&run_dir, dest)
             .with_context(|| format!("packaging {} into {}", run_dir.display(), dest.display()))?;
@@ -201,10 +209,26 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     } else {
         let mut file = TrainFile::parse(&text, &args.config)?;
         steps(&mut file.train)?;
+        anyhow::ensure!(
+            args.init.is_none() || file.model.backbone_init.is_none(),
+            "{}: --init loads the whole model, model.backbone_init only its backbone: use one of them",
+            args.config.display()
+        );
+        // Before the data is simulated (minutes): the folder must hold weights.
+        if let Some(dir) = file.model.backbone_init.as_ref().filter(|_| !args.resume) {
+            let weights = dir.join("model.safetensors");
+            anyhow::ensure!(
+                weights.is_file(),
+                "{}: model.backbone_init: {} does not exist",
+                args.config.display(),
+                weights.display()
+            );
+        }
         let run = (&file.train, &file.data, file.to_toml());
         match file.model.kind {
             ModelKind::DeformableDetr => run_task(&DeformableDetrTask::from_spec(&file.model), run, &args, ctx)?,
             ModelKind::Detr => run_task(&DetrTask::from_spec(&file.model), run, &args, ctx)?,
+            ModelKind::BackboneHeatmap => run_task(&BackboneHeatmapTask::from_spec(&file.model), run, &args, ctx)?,
         }
     };
     let best = out

@@ -246,6 +246,14 @@ impl DetrLocalizer {
                 let cfg: DetrConfig = load_config(dir)?;
                 ("detr", Network::Detr(Box::new(load_model(cfg.init(&device), dir)?)))
             }
+            ModelKind::BackboneHeatmap => {
+                return Err(DetrError::Config {
+                    path: folder.train_path.clone(),
+                    message: "a backbone-heatmap model is backbone pretraining, not a detector: start a DE-DETR \
+                              or DETR run from it with `[model] backbone_init`"
+                        .into(),
+                });
+            }
         };
         let mut config = InferenceConfig::new(folder.patch_size(), folder.normalization(), folder.score_threshold());
         config.top_k = spec.top_k;

@@ -45,10 +45,12 @@
 //!
 //! Keys transformers does not know are stored by it as inert attributes; we ignore them too.
 
+mod backbone;
 pub mod hf;
 mod hf_config;
 mod io;
 
+pub use backbone::load_backbone;
 pub use hf_config::{deformable_config_from_hf, detr_config_from_hf};
 pub use io::{Entry, TensorMap, read_safetensors, write_safetensors};
 
