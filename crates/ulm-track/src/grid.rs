@@ -9,14 +9,16 @@
 /// Points bucketed into square cells over their bounding box.
 #[derive(Debug, Clone, Default)]
 pub struct GridHash {
-    cell: f64,
+    /// `1 / cell side`: cell coordinates by a product, not a division.
+    inv_cell: f64,
     origin: [f64; 2],
     nx: usize,
     nz: usize,
     /// `start[c]..start[c + 1]` indexes `order` for cell `c`.
     start: Vec<u32>,
     order: Vec<u32>,
-    points: Vec<[f64; 2]>,
+    /// The points in `order` (cell by cell), for contiguous reads in queries.
+    sorted: Vec<[f64; 2]>,
     /// Rebuild buffers: each point's cell, each cell's next free slot.
     cell_of: Vec<usize>,
     fill: Vec<u32>,
@@ -34,8 +36,6 @@ impl GridHash {
     /// Rebuilds in place (reusing the allocations).
     pub fn rebuild(&mut self, points: &[[f64; 2]], radius: f64) {
         debug_assert!(radius > 0.0);
-        self.points.clear();
-        self.points.extend_from_slice(points);
         let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
         for p in points {
             for a in 0..2 {
@@ -48,9 +48,12 @@ impl GridHash {
         }
         // Cells no smaller than the radius, and no more cells than about 4 per point.
         let area = ((hi[0] - lo[0]) * (hi[1] - lo[1])).max(0.0);
-        let cell = radius.max((area / (4.0 * points.len().max(1) as f64)).sqrt());
+        // The margin keeps two points within `radius` at most one cell apart even after the
+        // rounding of `(p - origin) * inv_cell` (≤ 2^-31 for up to 2^20 cells).
+        let cell = (radius * (1.0 + 1e-9)).max((area / (4.0 * points.len().max(1) as f64)).sqrt());
+        self.inv_cell = 1.0 / cell;
         let n = |span: f64| ((span / cell).floor() as usize).saturating_add(1).min(1 << 20);
-        (self.cell, self.origin, self.nx, self.nz) = (cell, lo, n(hi[0] - lo[0]), n(hi[1] - lo[1]));
+        (self.origin, self.nx, self.nz) = (lo, n(hi[0] - lo[0]), n(hi[1] - lo[1]));
         let cells = self.nx * self.nz;
         self.start.clear();
         self.start.resize(cells + 1, 0);
@@ -73,11 +76,13 @@ impl GridHash {
             *slot += 1;
         }
         self.cell_of = cell_of;
+        self.sorted.clear();
+        self.sorted.extend(self.order.iter().map(|&i| points[i as usize]));
     }
 
     #[inline]
     fn coords(&self, p: [f64; 2]) -> (i64, i64) {
-        (floor((p[0] - self.origin[0]) / self.cell), floor((p[1] - self.origin[1]) / self.cell))
+        (floor((p[0] - self.origin[0]) * self.inv_cell), floor((p[1] - self.origin[1]) * self.inv_cell))
     }
 
     #[inline]
@@ -89,7 +94,7 @@ impl GridHash {
     /// Calls `f(index, squared_distance)` for every point within `radius` (≤ the radius
     /// given at construction) of `q`, in no particular order.
     pub fn within(&self, q: [f64; 2], radius: f64, mut f: impl FnMut(usize, f64)) {
-        if self.points.is_empty() {
+        if self.sorted.is_empty() {
             return;
         }
         let r2 = radius * radius;
@@ -102,8 +107,7 @@ impl GridHash {
         for z in cz.saturating_sub(1).max(0)..=cz.saturating_add(1).min(self.nz as i64 - 1) {
             let row = z as usize * self.nx;
             let (a, b) = (self.start[row + x0 as usize] as usize, self.start[row + x1 as usize + 1] as usize);
-            for &i in &self.order[a..b] {
-                let p = self.points[i as usize];
+            for (p, &i) in self.sorted[a..b].iter().zip(&self.order[a..b]) {
                 let d2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
                 if d2 <= r2 {
                     f(i as usize, d2);
