@@ -477,13 +477,8 @@ fn push_fixed<const D: usize>(buf: &mut Vec<u8>, fmt: &mut ryu::Buffer, v: f64) 
     }
     let u = r.unsigned_abs();
     push_uint(buf, u / scale);
-    let mut f = u % scale;
-    if f != 0 {
-        let mut digits = D;
-        while f.is_multiple_of(10) {
-            f /= 10;
-            digits -= 1;
-        }
+    let (mut f, digits) = fraction_digits(u % scale, D);
+    if digits != 0 {
         buf.push(b'.');
         let mut tmp = [b'0'; 20];
         let mut i = digits;
@@ -494,6 +489,19 @@ fn push_fixed<const D: usize>(buf: &mut Vec<u8>, fmt: &mut ryu::Buffer, v: f64) 
         }
         push_short(buf, &tmp[..digits]);
     }
+}
+
+/// The fraction `f` of `d` decimal digits without its trailing zeros: the remaining digits
+/// as a number and their count (0 for a zero fraction).
+fn fraction_digits(mut f: u64, mut d: usize) -> (u64, usize) {
+    if f == 0 {
+        return (0, 0);
+    }
+    while f.is_multiple_of(10) {
+        f /= 10;
+        d -= 1;
+    }
+    (f, d)
 }
 
 /// Removes trailing fractional zeros, a bare point and the sign of a zero from the number
@@ -770,13 +778,8 @@ impl RowBuf {
         }
         let u = r.unsigned_abs();
         self.uint(u / scale);
-        let mut f = u % scale;
-        if f != 0 {
-            let mut digits = D;
-            while f.is_multiple_of(10) {
-                f /= 10;
-                digits -= 1;
-            }
+        let (mut f, digits) = fraction_digits(u % scale, D);
+        if digits != 0 {
             self.b[self.n] = b'.';
             let first = self.n + 1;
             let mut i = first + digits;
