@@ -433,6 +433,22 @@ mod tests {
     /// error of `read_localizations` (file, line, column), then nothing.
     #[test]
     fn a_bad_row_mid_stream_gives_the_readers_error() {
+        /// Streams `p` to its first error: it must be `want`, after some rows but at most
+        /// `row` of them, and nothing may follow it.
+        fn stream_stops_at(p: &Path, want: &str, row: usize) {
+            let mut frames = LocalizationFrames::open(p).unwrap();
+            let mut seen = 0;
+            let err = loop {
+                match frames.next().expect("an error before the end") {
+                    Ok((_, rows)) => seen += rows.len(),
+                    Err(e) => break e.to_string(),
+                }
+            };
+            assert_eq!(err, want);
+            assert!(seen > 0 && seen <= row, "{seen} rows before the error");
+            assert!(frames.next().is_none());
+        }
+
         let dir = tempfile::tempdir().unwrap();
         let l = table();
         let p = dir.path().join("bad.csv");
@@ -444,17 +460,7 @@ mod tests {
         std::fs::write(&p, text.replacen(&format!("\n{line}\n"), &format!("\n{bad_line}\n"), 1)).unwrap();
         let want = read_localizations(&p).unwrap_err().to_string();
         assert!(want.contains("bad.csv") && want.contains(&format!("line {}", row + 2)), "{want}");
-        let mut frames = LocalizationFrames::open(&p).unwrap();
-        let mut seen = 0;
-        let err = loop {
-            match frames.next().expect("an error before the end") {
-                Ok((_, rows)) => seen += rows.len(),
-                Err(e) => break e.to_string(),
-            }
-        };
-        assert_eq!(err, want);
-        assert!(seen > 0 && seen <= row, "{seen} rows before the error");
-        assert!(frames.next().is_none());
+        stream_stops_at(&p, &want, row);
         // Dropped part-way, the worker stops too.
         let mut frames = LocalizationFrames::open(&p).unwrap();
         assert!(frames.next().unwrap().is_ok());
@@ -481,17 +487,7 @@ mod tests {
         }
         let want = read_localizations(&p).unwrap_err().to_string();
         assert!(want.contains("bad.parquet") && want.contains(&format!("row {row}")), "{want}");
-        let mut frames = LocalizationFrames::open(&p).unwrap();
-        let mut seen = 0;
-        let err = loop {
-            match frames.next().expect("an error before the end") {
-                Ok((_, rows)) => seen += rows.len(),
-                Err(e) => break e.to_string(),
-            }
-        };
-        assert_eq!(err, want);
-        assert!(seen > 0 && seen <= row, "{seen} rows before the error");
-        assert!(frames.next().is_none());
+        stream_stops_at(&p, &want, row);
     }
 
     fn tracks() -> Vec<Track> {
