@@ -28,7 +28,7 @@ use ulm_data::Sample;
 use ulm_detr::criterion::{CriterionConfig, SetCriterion};
 use ulm_detr::dn::DnConfig;
 use ulm_detr::pretrain::BackboneHeatmapTask;
-use ulm_detr::train::{DeformableDetrTask, ModelKind, ModelSpec};
+use ulm_detr::train::{DeformableDetrTask, ModelKind, ModelSpec, ProposalAssign};
 use ulm_detr::{DeformableDetr, DeformableDetrConfig};
 use ulm_train::trainer::grad_norm;
 use ulm_train::{FusedAdamW, TrainTask};
@@ -70,6 +70,7 @@ fn task(config: DeformableDetrConfig) -> DeformableDetrTask {
         top_k: 100,
         dn: DnConfig { queries: 0, box_noise: 0.4 },
         backbone_init: None,
+        proposal_assign: ProposalAssign::Hungarian,
     }
 }
 

@@ -370,6 +370,22 @@ impl SetCriterion {
         enc: Option<&(Tensor<3>, Tensor<3>)>,
         targets: &[ImageTargets],
     ) -> Result<Losses, CriterionError> {
+        self.loss_with_proposal_pairs(layers, enc, None, targets)
+    }
+
+    /// [`SetCriterion::loss`], with the encoder proposals paired with the targets by
+    /// `enc_pairs` (`(cell, box)` per image, e.g. [`crate::two_stage::centre_assignment`])
+    /// instead of the Hungarian matcher; `None` matches them as `loss` does.
+    ///
+    /// # Errors
+    /// [`CriterionError::NonFinite`] if a prediction is NaN or infinite.
+    pub fn loss_with_proposal_pairs(
+        &self,
+        layers: &[(Tensor<3>, Tensor<3>)],
+        enc: Option<&(Tensor<3>, Tensor<3>)>,
+        enc_pairs: Option<&[Vec<(usize, usize)>]>,
+        targets: &[ImageTargets],
+    ) -> Result<Losses, CriterionError> {
         let num_boxes = (targets.iter().map(|t| t.boxes.len()).sum::<usize>() as f64).max(1.0);
         let last = layers.len().checked_sub(1).ok_or_else(|| CriterionError::NonFinite("no layer".into()))?;
         let first = if self.config.aux_loss { 0 } else { last };
@@ -393,7 +409,15 @@ impl SetCriterion {
             let boxes = sigmoid(coord.clone().clamp(-20.0, 20.0));
             // All proposals are class 0 ("object") in the reference's binary target.
             let bin = object_targets(targets);
-            let (t, _, _) = self.layer_loss(logits.clone(), boxes, &bin, num_boxes, "encoder proposals")?;
+            let t = match enc_pairs {
+                None => self.layer_loss(logits.clone(), boxes, &bin, num_boxes, "encoder proposals")?.0,
+                Some(pairs) => {
+                    if host(logits.clone().detach()).iter().any(|v| !v.is_finite()) {
+                        return Err(CriterionError::NonFinite("encoder proposals".into()));
+                    }
+                    self.matched_loss(logits.clone(), boxes, &bin, pairs, num_boxes, None).0
+                }
+            };
             total = total.map(|acc| acc + t);
         }
         let total = total.expect("at least one layer");
@@ -473,6 +497,38 @@ mod tests {
         let expected = (ce0 + 0.1 * ce1) / 1.1;
         assert!((out.class - expected).abs() < 1e-6, "{} vs {expected}", out.class);
         assert!(out.bbox.abs() < 1e-7 && out.giou.abs() < 1e-6);
+    }
+
+    #[test]
+    fn fixed_proposal_pairs_replace_the_matcher() {
+        // Encoder: 3 cells, 1 target. The matcher would pick cell 2 (on the target); the
+        // fixed pair says cell 0, so the proposal loss is cell 0's L1/GIoU and focal terms.
+        let dec = (t3(vec![0.0, 1.0], [1, 2, 1]), t3(vec![0.2, 0.2, 0.1, 0.1, 0.5, 0.55, 0.2, 0.2], [1, 2, 4]));
+        let inv = |p: f32| (p / (1.0 - p)).ln();
+        let cells = [[0.3f32, 0.5, 0.2, 0.2], [0.9, 0.9, 0.1, 0.1], [0.5, 0.5, 0.2, 0.2]];
+        let enc_logits = t3(vec![0.5, -1.0, 2.0], [1, 3, 1]);
+        let enc_coord = t3(cells.iter().flatten().map(|&v| inv(v)).collect(), [1, 3, 4]);
+        let targets = [ImageTargets { boxes: vec![[0.5, 0.5, 0.2, 0.2]], labels: vec![0] }];
+        let crit = SetCriterion::new(CriterionConfig::deformable_detr());
+        let layers = [dec];
+        let enc = (enc_logits.clone(), enc_coord.clone());
+        let base = scalar(crit.loss(&layers, None, &targets).unwrap().total);
+        let hungarian = scalar(crit.loss(&layers, Some(&enc), &targets).unwrap().total);
+        let pairs = vec![vec![(0, 0)]];
+        let fixed = scalar(crit.loss_with_proposal_pairs(&layers, Some(&enc), Some(&pairs), &targets).unwrap().total);
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let pos = |x: f64| 0.25 * (1.0 - s(x)).powi(2) * (1.0 + (-x).exp()).ln();
+        let neg = |x: f64| 0.75 * s(x).powi(2) * (1.0 + x.exp()).ln();
+        // Hungarian: cell 2 positive, exact box (L1 0, GIoU loss 0).
+        let h = 2.0 * (neg(0.5) + neg(-1.0) + pos(2.0));
+        assert!((hungarian - base - h).abs() < 1e-4, "{} vs {h}", hungarian - base);
+        // Fixed: cell 0 positive; L1 |0.3 − 0.5| = 0.2; boxes [0.2,0.4]² vs [0.4,0.6]×[0.4,0.6]:
+        // no overlap, union 0.08, enclosing 0.4·0.2 = 0.08 → GIoU 0 → loss 1.
+        let f = 2.0 * (pos(0.5) + neg(-1.0) + neg(2.0)) + 5.0 * 0.2 + 2.0 * 1.0;
+        assert!((fixed - base - f).abs() < 1e-4, "{} vs {f}", fixed - base);
+        let nan = (t3(vec![f32::NAN, 0.0, 0.0], [1, 3, 1]), enc_coord);
+        let err = crit.loss_with_proposal_pairs(&layers, Some(&nan), Some(&pairs), &targets).unwrap_err();
+        assert_eq!(err, CriterionError::NonFinite("encoder proposals".into()));
     }
 
     #[test]

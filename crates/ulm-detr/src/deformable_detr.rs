@@ -49,6 +49,8 @@ pub struct DeformableDetrOutput {
     pub init_reference_points: Tensor<3>,
     /// Two-stage only: encoder class logits `[b, len, classes]` and box logits `[b, len, 4]`.
     pub enc_outputs: Option<(Tensor<3>, Tensor<3>)>,
+    /// `[h, w]` of each encoder level (the layout of `encoder_output` and `enc_outputs`).
+    pub spatial_shapes: Vec<[usize; 2]>,
 }
 
 /// Deformable DETR: backbone, input projections, deformable encoder/decoder, heads.
@@ -300,6 +302,7 @@ impl DeformableDetr {
             encoder_output: memory,
             init_reference_points: reference.narrow(1, 0, q),
             enc_outputs,
+            spatial_shapes,
         };
         (out, dn_outputs)
     }

@@ -22,6 +22,7 @@ use crate::criterion::{CriterionConfig, ImageTargets, SetCriterion};
 use crate::dn::{DnConfig, dn_batch};
 use crate::postprocess::{QueryBox, detections_sigmoid, detections_softmax};
 use crate::pretrain::apply_backbone_init;
+use crate::two_stage::centre_assignment;
 use crate::weights::{load_model, save_model};
 use crate::{DeformableDetr, DeformableDetrConfig, Detr, DetrConfig};
 
@@ -47,6 +48,18 @@ pub enum SizePreset {
     Tiny,
     /// The papers' model ([`DeformableDetrConfig::paper`], [`DetrConfig::paper`]).
     Paper,
+}
+
+/// How two-stage encoder proposals are paired with the targets (`[model] proposal_assign`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposalAssign {
+    /// The Hungarian matcher (the reference).
+    #[default]
+    Hungarian,
+    /// Each target to the finest-level cell holding its centre
+    /// ([`crate::two_stage::centre_assignment`]).
+    Centre,
 }
 
 /// The `[model]` table: which model, and the convergence aids.
@@ -91,6 +104,13 @@ pub struct ModelSpec {
     /// run starts, not on `--resume`; `--init` (the whole model) excludes it. A relative
     /// path is relative to the working directory. Default none.
     pub backbone_init: Option<PathBuf>,
+    /// Two-stage Deformable DETR: how the encoder proposals are paired with the bubbles for
+    /// their loss. `hungarian` (default, the reference): one-to-one matching over every
+    /// encoder cell, which can pair a bubble with a different cell at each step while the
+    /// boxes are still random; `centre`: fixed, each bubble to the stride-4 cell holding its
+    /// centre (CenterNet / FCOS), so the proposal scores learn "a bubble is here" from the
+    /// first step. The decoder is matched by the Hungarian matcher either way.
+    pub proposal_assign: ProposalAssign,
     /// Backbone-heatmap: σ of the target Gaussians, input pixels. Default 2 (half a cell of
     /// the stride-4 grid).
     pub heatmap_sigma_px: f64,
@@ -115,6 +135,7 @@ impl Default for ModelSpec {
             dn_queries: 0,
             dn_box_noise: 0.4,
             backbone_init: None,
+            proposal_assign: ProposalAssign::Hungarian,
             heatmap_sigma_px: 2.0,
             offset_weight: 1.0,
         }
@@ -231,6 +252,13 @@ impl TrainFile {
                     .into(),
             ));
         }
+        if m.proposal_assign == ProposalAssign::Centre && !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
+            return Err(err(
+                "model.proposal_assign = \"centre\" needs kind = \"deformable-detr\" with two_stage = true (it pairs \
+                 the two-stage encoder proposals)"
+                    .into(),
+            ));
+        }
         if !(m.heatmap_sigma_px.is_finite() && m.heatmap_sigma_px > 0.0 && m.heatmap_sigma_px <= 32.0) {
             return Err(err("model.heatmap_sigma_px must be in (0, 32]".into()));
         }
@@ -341,6 +369,8 @@ pub struct DeformableDetrTask {
     pub dn: DnConfig,
     /// Backbone weights to start from (`[model] backbone_init`).
     pub backbone_init: Option<PathBuf>,
+    /// How the encoder proposals are paired with the targets (two-stage).
+    pub proposal_assign: ProposalAssign,
 }
 
 impl DeformableDetrTask {
@@ -365,6 +395,7 @@ impl DeformableDetrTask {
             top_k: spec.top_k,
             dn: DnConfig { queries: spec.dn_queries, box_noise: spec.dn_box_noise },
             backbone_init: spec.backbone_init.clone(),
+            proposal_assign: spec.proposal_assign,
         }
     }
 }
@@ -394,7 +425,12 @@ impl TrainTask for DeformableDetrTask {
         let dn = if model.two_stage.is_some() { dn_batch(&self.dn, &targets, device) } else { None };
         let (out, dn_out) = model.forward_dn(batch_images(batch, device), dn.as_ref());
         let layers = if self.criterion.config.aux_loss { out.aux_outputs } else { vec![(out.logits, out.pred_boxes)] };
-        let l = self.criterion.loss(&layers, out.enc_outputs.as_ref(), &targets).map_err(|e| e.to_string())?;
+        let enc_pairs = (self.proposal_assign == ProposalAssign::Centre)
+            .then(|| targets.iter().map(|t| centre_assignment(&t.boxes, &out.spatial_shapes)).collect::<Vec<_>>());
+        let l = self
+            .criterion
+            .loss_with_proposal_pairs(&layers, out.enc_outputs.as_ref(), enc_pairs.as_deref(), &targets)
+            .map_err(|e| e.to_string())?;
         let mut total = l.total;
         if let (Some(dn), Some(dn_out)) = (dn, dn_out)
             && let Some(d) = self.criterion.dn_loss(&dn_out, &dn, &targets).map_err(|e| e.to_string())?

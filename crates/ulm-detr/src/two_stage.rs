@@ -53,6 +53,42 @@ fn proposal_pos_embed(logits: Tensor<3>, d_model: usize) -> Tensor<3> {
     Tensor::cat(vec![sin, cos], 4).reshape([b, k, 4 * n])
 }
 
+/// The anchor box of cell `(i, j)` (row, column) of level `level` (grid `[h, w]`):
+/// its centre, size 0.05·2^level, normalised `(cx, cy, w, h)`; and whether it is valid
+/// (every coordinate in (0.01, 0.99): cells at the borders are not proposals).
+fn anchor(level: usize, i: usize, j: usize, [h, w]: [usize; 2]) -> ([f32; 4], bool) {
+    let size = 0.05f32 * 2f32.powi(level as i32);
+    let p = [(j as f32 + 0.5) / w as f32, (i as f32 + 0.5) / h as f32, size, size];
+    (p, p.iter().all(|&v| v > 0.01 && v < 0.99))
+}
+
+/// Fixed pairing of encoder proposals with target boxes (`[model] proposal_assign =
+/// "centre"`): each box, in order, gets the cell of the finest level that holds its centre
+/// (CenterNet's and FCOS's assignment); if that cell is invalid or already taken, the cell
+/// holding it on the next coarser level, and so on; a box left without a cell gets no
+/// proposal loss. Returns `(cell, box)` pairs, cells numbered as the flattened encoder
+/// output (levels in order, row-major within a level).
+pub fn centre_assignment(boxes: &[[f32; 4]], spatial_shapes: &[[usize; 2]]) -> Vec<(usize, usize)> {
+    let mut taken = std::collections::HashSet::new();
+    let mut pairs = Vec::with_capacity(boxes.len());
+    for (k, b) in boxes.iter().enumerate() {
+        let mut offset = 0;
+        for (level, &[h, w]) in spatial_shapes.iter().enumerate() {
+            let cell = |v: f32, n: usize| ((v * n as f32).floor().max(0.0) as usize).min(n - 1);
+            if h > 0 && w > 0 && b[0].is_finite() && b[1].is_finite() {
+                let (i, j) = (cell(b[1], h), cell(b[0], w));
+                let idx = offset + i * w + j;
+                if anchor(level, i, j, [h, w]).1 && taken.insert(idx) {
+                    pairs.push((idx, k));
+                    break;
+                }
+            }
+            offset += h * w;
+        }
+    }
+    pairs
+}
+
 impl TwoStage {
     /// Score every encoder cell as a proposal, keep the `top_k` best and embed them.
     ///
@@ -68,15 +104,12 @@ impl TwoStage {
     ) -> Proposals {
         let [b, len, d] = memory.dims();
         let device = memory.device();
-        // Anchor boxes: cell centres, size 0.05·2^level; invalid near the borders.
         let mut anchors = Vec::with_capacity(len * 4);
         let mut valid = Vec::with_capacity(len);
         for (level, &[h, w]) in spatial_shapes.iter().enumerate() {
-            let size = 0.05f32 * 2f32.powi(level as i32);
             for i in 0..h {
                 for j in 0..w {
-                    let p = [(j as f32 + 0.5) / w as f32, (i as f32 + 0.5) / h as f32, size, size];
-                    let ok = p.iter().all(|&v| v > 0.01 && v < 0.99);
+                    let (p, ok) = anchor(level, i, j, [h, w]);
                     valid.push(ok);
                     for v in p {
                         anchors.push(if ok { (v / (1.0 - v)).ln() } else { f32::INFINITY });
@@ -121,5 +154,33 @@ impl TwoStage {
         // [b, k, 2d]
         let pos = self.pos_trans_norm.forward(self.pos_trans.forward(proposal_pos_embed(logits, d)));
         (pos.clone().narrow(2, 0, d), pos.narrow(2, d, d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centre_assignment_by_hand() {
+        // Levels 4×4 (cells 0..16), 2×2 (16..20) and 1×1 (20: centre 0.5, size 0.2, valid).
+        let shapes = [[4, 4], [2, 2], [1, 1]];
+        let boxes = [
+            [0.30, 0.60, 0.1, 0.1], // row 2, col 1 → 9
+            [0.32, 0.70, 0.1, 0.1], // same fine cell → level 1: row 1, col 0 → 16 + 2 = 18
+            [0.33, 0.74, 0.1, 0.1], // both taken → level 2 → 20
+            [0.34, 0.72, 0.1, 0.1], // nothing left → no pair
+            [0.99, 0.0, 0.1, 0.1],  // row 0, col 3 → 3 (clamped at the edge)
+            [f32::NAN, 0.5, 0.1, 0.1],
+        ];
+        assert_eq!(centre_assignment(&boxes, &shapes), vec![(9, 0), (18, 1), (20, 2), (3, 4)]);
+    }
+
+    #[test]
+    fn centre_assignment_skips_invalid_anchors() {
+        // 64 columns: the first cell's centre is 0.0078 < 0.01 (invalid) → the next level.
+        let shapes = [[64, 64], [32, 32]];
+        let pairs = centre_assignment(&[[0.001, 0.5, 0.05, 0.05]], &shapes);
+        assert_eq!(pairs, vec![(64 * 64 + 16 * 32, 0)]);
     }
 }
