@@ -227,6 +227,22 @@ fn every_detr_config_in_the_repo_parses() {
             base.train.name = file.train.name.clone();
             assert_eq!(file, base);
         }
+        if name == "deformable-detr-randomized-128-long.toml" {
+            // The pretrained recipe, longer and on more acquisitions; nothing else changed.
+            let base = dir.join("deformable-detr-randomized-128-pretrained.toml");
+            let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
+            assert_eq!((file.train.steps, base.train.steps), (12_000, 5_000));
+            base.train.name = file.train.name.clone();
+            base.train.steps = file.train.steps;
+            base.train.checkpoint_every = file.train.checkpoint_every;
+            base.train.validation.every = file.train.validation.every;
+            let (DataSpec::Randomized(b), DataSpec::Randomized(l)) = (&mut base.data.train, &file.data.train) else {
+                panic!("{name}: randomised sources expected")
+            };
+            assert_eq!((l.samples, b.samples), (8192, 4096));
+            b.samples = l.samples;
+            assert_eq!(file, base);
+        }
         if name == "backbone-heatmap-128.toml" {
             // Pretrains on exactly the data of the randomised DE-DETR recipe.
             assert_eq!(file.model.kind, ModelKind::BackboneHeatmap);
