@@ -184,6 +184,13 @@ pub struct SetCriterion {
     pub config: CriterionConfig,
 }
 
+/// [`CriterionError::NonFinite`] naming `name()` if a score or a box is NaN or infinite
+/// (for predictions that skip the matcher, which checks its own inputs).
+fn ensure_finite(logits: &Tensor<3>, boxes: &Tensor<3>, name: impl FnOnce() -> String) -> Result<(), CriterionError> {
+    let finite = host(boxes.clone().detach()).iter().chain(&host(logits.clone().detach())).all(|v| v.is_finite());
+    if finite { Ok(()) } else { Err(CriterionError::NonFinite(name())) }
+}
+
 impl SetCriterion {
     /// A criterion with `config`.
     pub fn new(config: CriterionConfig) -> Self {
@@ -344,11 +351,7 @@ impl SetCriterion {
         let first = if self.config.aux_loss { 0 } else { layers.len().saturating_sub(1) };
         let mut total: Option<Tensor<1>> = None;
         for (l, (logits, boxes)) in layers.iter().enumerate().skip(first) {
-            let finite =
-                host(boxes.clone().detach()).iter().chain(&host(logits.clone().detach())).all(|v| v.is_finite());
-            if !finite {
-                return Err(CriterionError::NonFinite(format!("denoising layer {l}")));
-            }
+            ensure_finite(logits, boxes, || format!("denoising layer {l}"))?;
             let (t, _) =
                 self.matched_loss(logits.clone(), boxes.clone(), &bin, &dn.pairs, num as f64, Some(weight.clone()));
             total = Some(match total {
@@ -412,9 +415,7 @@ impl SetCriterion {
             let t = match enc_pairs {
                 None => self.layer_loss(logits.clone(), boxes, &bin, num_boxes, "encoder proposals")?.0,
                 Some(pairs) => {
-                    if host(logits.clone().detach()).iter().any(|v| !v.is_finite()) {
-                        return Err(CriterionError::NonFinite("encoder proposals".into()));
-                    }
+                    ensure_finite(logits, &boxes, || "encoder proposals".into())?;
                     self.matched_loss(logits.clone(), boxes, &bin, pairs, num_boxes, None).0
                 }
             };
@@ -526,9 +527,14 @@ mod tests {
         // no overlap, union 0.08, enclosing 0.4·0.2 = 0.08 → GIoU 0 → loss 1.
         let f = 2.0 * (pos(0.5) + neg(-1.0) + neg(2.0)) + 5.0 * 0.2 + 2.0 * 1.0;
         assert!((fixed - base - f).abs() < 1e-4, "{} vs {f}", fixed - base);
-        let nan = (t3(vec![f32::NAN, 0.0, 0.0], [1, 3, 1]), enc_coord);
-        let err = crit.loss_with_proposal_pairs(&layers, Some(&nan), Some(&pairs), &targets).unwrap_err();
-        assert_eq!(err, CriterionError::NonFinite("encoder proposals".into()));
+        let nan_score = (t3(vec![f32::NAN, 0.0, 0.0], [1, 3, 1]), enc_coord.clone());
+        let mut coords = host(enc_coord);
+        coords[1] = f32::NAN;
+        let nan_box = (enc_logits, t3(coords, [1, 3, 4]));
+        for nan in [nan_score, nan_box] {
+            let err = crit.loss_with_proposal_pairs(&layers, Some(&nan), Some(&pairs), &targets).unwrap_err();
+            assert_eq!(err, CriterionError::NonFinite("encoder proposals".into()));
+        }
     }
 
     #[test]

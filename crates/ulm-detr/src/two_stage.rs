@@ -71,11 +71,12 @@ fn anchor(level: usize, i: usize, j: usize, [h, w]: [usize; 2]) -> ([f32; 4], bo
 pub fn centre_assignment(boxes: &[[f32; 4]], spatial_shapes: &[[usize; 2]]) -> Vec<(usize, usize)> {
     let mut taken = std::collections::HashSet::new();
     let mut pairs = Vec::with_capacity(boxes.len());
-    for (k, b) in boxes.iter().enumerate() {
+    // The cell of a normalised coordinate on `n` cells, clamped to the grid.
+    let cell = |v: f32, n: usize| ((v * n as f32).floor().max(0.0) as usize).min(n - 1);
+    for (k, b) in boxes.iter().enumerate().filter(|(_, b)| b[0].is_finite() && b[1].is_finite()) {
         let mut offset = 0;
         for (level, &[h, w]) in spatial_shapes.iter().enumerate() {
-            let cell = |v: f32, n: usize| ((v * n as f32).floor().max(0.0) as usize).min(n - 1);
-            if h > 0 && w > 0 && b[0].is_finite() && b[1].is_finite() {
+            if h > 0 && w > 0 {
                 let (i, j) = (cell(b[1], h), cell(b[0], w));
                 let idx = offset + i * w + j;
                 if anchor(level, i, j, [h, w]).1 && taken.insert(idx) {
