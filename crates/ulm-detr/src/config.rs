@@ -73,6 +73,11 @@ pub struct DeformableDetrConfig {
     /// Proposals kept in two-stage mode. Default 300.
     #[config(default = 300)]
     pub two_stage_num_proposals: usize,
+    /// Two-stage: keep only distinct proposals, a box overlapping a better-scored kept one by
+    /// an IoU above this being passed over ([`crate::two_stage::distinct_top_k`], DDQ).
+    /// Default `None`: plain top-k (the reference). Not in HuggingFace's config; a model
+    /// folder without it loads as `None`.
+    pub two_stage_nms: Option<f64>,
 }
 
 impl DeformableDetrConfig {
@@ -111,6 +116,11 @@ impl DeformableDetrConfig {
         ])?;
         if self.two_stage {
             positive(&[("two_stage_num_proposals", self.two_stage_num_proposals)])?;
+        }
+        if let Some(t) = self.two_stage_nms
+            && !(t.is_finite() && t > 0.0 && t <= 1.0)
+        {
+            return Err(format!("two_stage_nms = {t} must be in (0, 1]"));
         }
         Ok(())
     }

@@ -82,6 +82,9 @@ pub struct DeformableDetr {
     pub with_box_refine: bool,
     /// Proposals kept in two-stage mode.
     pub two_stage_num_proposals: usize,
+    /// Two-stage distinct-proposal IoU ([`crate::two_stage::distinct_top_k`]); `None`: plain
+    /// top-k.
+    pub two_stage_nms: Option<f64>,
 }
 
 impl DeformableDetrConfig {
@@ -165,6 +168,7 @@ impl DeformableDetrConfig {
             position: PositionEmbeddingSineConfig::new(d / 2).with_offset(-0.5).init(),
             with_box_refine: self.with_box_refine || self.two_stage,
             two_stage_num_proposals: self.two_stage_num_proposals,
+            two_stage_nms: self.two_stage_nms,
         }
     }
 }
@@ -235,6 +239,7 @@ impl DeformableDetr {
                         &self.class_embed[last],
                         &self.bbox_embed[last],
                         self.two_stage_num_proposals,
+                        self.two_stage_nms,
                     );
                     (p.query_pos, p.tgt, p.reference_points, Some(p.enc_outputs))
                 }

@@ -111,6 +111,12 @@ pub struct ModelSpec {
     /// centre (CenterNet / FCOS), so the proposal scores learn "a bubble is here" from the
     /// first step. The decoder is matched by the Hungarian matcher either way.
     pub proposal_assign: ProposalAssign,
+    /// Two-stage Deformable DETR: distinct proposals (DDQ, Zhang et al. 2023). The decoder's
+    /// queries are the best-scored encoder proposals, passing over any whose box overlaps an
+    /// already chosen one by an IoU above this; without it (`None`, the reference), the cells
+    /// around one strong bubble can fill many query slots and crowd weak bubbles out. Stored
+    /// in the model's config, so inference selects the same way. Default none.
+    pub proposal_nms: Option<f64>,
     /// Backbone-heatmap: σ of the target Gaussians, input pixels. Default 2 (half a cell of
     /// the stride-4 grid).
     pub heatmap_sigma_px: f64,
@@ -136,6 +142,7 @@ impl Default for ModelSpec {
             dn_box_noise: 0.4,
             backbone_init: None,
             proposal_assign: ProposalAssign::Hungarian,
+            proposal_nms: None,
             heatmap_sigma_px: 2.0,
             offset_weight: 1.0,
         }
@@ -258,6 +265,18 @@ impl TrainFile {
                  the two-stage encoder proposals)"
                     .into(),
             ));
+        }
+        if let Some(t) = m.proposal_nms {
+            if !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
+                return Err(err(
+                    "model.proposal_nms needs kind = \"deformable-detr\" with two_stage = true (it selects the \
+                     two-stage encoder proposals)"
+                        .into(),
+                ));
+            }
+            if !(t.is_finite() && t > 0.0 && t <= 1.0) {
+                return Err(err(format!("model.proposal_nms must be an IoU in (0, 1], got {t}")));
+            }
         }
         if !(m.heatmap_sigma_px.is_finite() && m.heatmap_sigma_px > 0.0 && m.heatmap_sigma_px <= 32.0) {
             return Err(err("model.heatmap_sigma_px must be in (0, 32]".into()));
@@ -388,6 +407,7 @@ impl DeformableDetrTask {
             .with_two_stage_num_proposals(spec.num_queries)
             .with_with_box_refine(spec.box_refine)
             .with_two_stage(spec.two_stage)
+            .with_two_stage_nms(spec.proposal_nms)
             .with_dropout(dropout);
         Self {
             config,

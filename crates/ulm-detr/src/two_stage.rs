@@ -90,8 +90,50 @@ pub fn centre_assignment(boxes: &[[f32; 4]], spatial_shapes: &[[usize; 2]]) -> V
     pairs
 }
 
+/// IoU of two `(cx, cy, w, h)` boxes; 0 where either is not finite or has no area.
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let corners = |p: [f32; 4]| [p[0] - p[2] / 2.0, p[1] - p[3] / 2.0, p[0] + p[2] / 2.0, p[1] + p[3] / 2.0];
+    let (a, b) = (corners(a), corners(b));
+    let area = |c: [f32; 4]| (c[2] - c[0]).max(0.0) * (c[3] - c[1]).max(0.0);
+    let inter = area([a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])]);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 && inter.is_finite() && union.is_finite() { inter / union } else { 0.0 }
+}
+
+/// Distinct top-`k` proposal selection (`[model] proposal_nms`, DDQ's "distinct queries",
+/// Zhang et al. 2023): proposals in order of decreasing score, each kept unless its box
+/// overlaps an already kept one by an IoU above `max_iou`; when fewer than `k` survive, the
+/// best suppressed ones fill the remaining slots (the decoder needs exactly `k` queries).
+/// Without it, the cells around one strong bubble (each predicting a box on it) can take
+/// many of the `k` slots and crowd out weak bubbles. Returns `k.min(scores.len())` indices,
+/// kept ones first, each group by decreasing score; NaN scores sort last.
+///
+/// `boxes` are `(cx, cy, w, h)`, one per score.
+pub fn distinct_top_k(scores: &[f32], boxes: &[[f32; 4]], k: usize, max_iou: f32) -> Vec<usize> {
+    let k = k.min(scores.len());
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    let key = |i: usize| if scores[i].is_nan() { f32::NEG_INFINITY } else { scores[i] };
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    let mut kept: Vec<usize> = Vec::with_capacity(k);
+    let mut suppressed = Vec::new();
+    for &i in &order {
+        if kept.len() == k {
+            break;
+        }
+        if kept.iter().any(|&j| iou(boxes[i], boxes[j]) > max_iou) {
+            suppressed.push(i);
+        } else {
+            kept.push(i);
+        }
+    }
+    let missing = k - kept.len();
+    kept.extend(suppressed.into_iter().take(missing));
+    kept
+}
+
 impl TwoStage {
-    /// Score every encoder cell as a proposal, keep the `top_k` best and embed them.
+    /// Score every encoder cell as a proposal, keep the `top_k` best (or, with `nms`, the
+    /// `top_k` best distinct ones: [`distinct_top_k`]) and embed them.
     ///
     /// # Shapes
     /// - `memory`: `[b, len, d]`, `len = Σ h_l·w_l`
@@ -102,6 +144,7 @@ impl TwoStage {
         class_head: &Linear,
         box_head: &Mlp,
         top_k: usize,
+        nms: Option<f64>,
     ) -> Proposals {
         let [b, len, d] = memory.dims();
         let device = memory.device();
@@ -136,7 +179,22 @@ impl TwoStage {
         // [b, len]
         let scores = enc_class.clone().narrow(2, 0, 1).reshape([b, len]);
         // [b, k]
-        let (_, idx) = scores.topk_with_indices(k, 1);
+        let idx = match nms {
+            None => scores.topk_with_indices(k, 1).1,
+            Some(max_iou) => {
+                let floats = |t: Tensor<3>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+                let s = floats(scores.reshape([b, len, 1]));
+                let c = floats(sigmoid(enc_coord.clone().detach()));
+                let mut flat: Vec<i64> = Vec::with_capacity(b * k);
+                for bi in 0..b {
+                    let boxes: Vec<[f32; 4]> =
+                        c[bi * len * 4..(bi + 1) * len * 4].chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
+                    let sel = distinct_top_k(&s[bi * len..(bi + 1) * len], &boxes, k, max_iou as f32);
+                    flat.extend(sel.into_iter().map(|i| i as i64));
+                }
+                Tensor::<2, Int>::from_data(TensorData::new(flat, [b, k]), &device)
+            }
+        };
         // [b, k, 4]
         let idx = idx.unsqueeze_dim::<3>(2).expand([b, k, 4]);
         let topk_coords = enc_coord.clone().gather(1, idx).detach();
@@ -161,6 +219,61 @@ impl TwoStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iou_by_hand() {
+        // unit squares offset by half a side: intersection 0.5, union 1.5
+        assert!((iou([0.0, 0.0, 1.0, 1.0], [0.5, 0.0, 1.0, 1.0]) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [2.0, 0.0, 1.0, 1.0]), 0.0);
+        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [f32::NAN, 0.0, 1.0, 1.0]), 0.0);
+        assert_eq!(iou([0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]), 0.0);
+    }
+
+    #[test]
+    fn distinct_top_k_by_hand() {
+        // 0 and 1 are the same bubble (IoU 1/3 between them), 2 overlaps 0 less (IoU 1/7:
+        // offset 0.75 → intersection 0.25, union 1.75), 3 is elsewhere.
+        let boxes = [[0.0, 0.0, 1.0, 1.0], [0.5, 0.0, 1.0, 1.0], [0.75, 0.0, 1.0, 1.0], [5.0, 5.0, 1.0, 1.0]];
+        let scores = [0.9, 0.8, 0.7, 0.1];
+        // plain top-3 would be 0, 1, 2
+        assert_eq!(distinct_top_k(&scores, &boxes, 3, 0.3), vec![0, 2, 3]);
+        // 2 overlaps 1 by 0.6, 0 by 1/7: at 0.1 it goes too, and 1 fills the last slot
+        assert_eq!(distinct_top_k(&scores, &boxes, 3, 0.1), vec![0, 3, 1]);
+        // a loose threshold is plain top-k
+        assert_eq!(distinct_top_k(&scores, &boxes, 3, 0.99), vec![0, 1, 2]);
+        // k larger than the candidates; NaN scores last
+        assert_eq!(distinct_top_k(&[f32::NAN, 0.5], &boxes[..2], 5, 0.3), vec![1, 0]);
+    }
+
+    /// The model uses the selection: an IoU bound of 1 is plain top-k (same outputs), and a
+    /// tight one changes the queries while keeping their number. (Freshly initialised
+    /// proposals are tiny boxes that never overlap, so the encoder box head's bias is set to
+    /// make them large: `w = h ≈ 0.5`.)
+    #[test]
+    fn model_selects_distinct_proposals() {
+        use crate::config::DeformableDetrConfig;
+        use burn::module::Param;
+        let device = Device::default();
+        let config =
+            DeformableDetrConfig::tiny().with_two_stage(true).with_two_stage_num_proposals(20).with_dropout(0.0);
+        let mut plain = config.init(&device);
+        let last = plain.bbox_embed.len() - 1;
+        let head = plain.bbox_embed[last].layers.last_mut().unwrap();
+        head.bias =
+            Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![0.0f32, 0.0, 3.0, 3.0], [4]), &device)));
+        let x = Tensor::<4>::random([2, 1, 64, 64], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
+        let out = |nms: Option<f64>| {
+            let mut m = plain.clone();
+            m.two_stage_nms = nms;
+            m.forward(x.clone()).pred_boxes
+        };
+        let base = out(None);
+        let diff = |a: Tensor<3>| (a - base.clone()).abs().max().into_scalar::<f32>();
+        assert_eq!(diff(out(Some(1.0))), 0.0);
+        let tight = out(Some(0.3));
+        assert_eq!(tight.dims(), [2, 20, 4]);
+        assert!(diff(tight) > 1e-3);
+    }
 
     #[test]
     fn centre_assignment_by_hand() {

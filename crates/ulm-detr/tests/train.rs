@@ -84,6 +84,22 @@ fn resume_continues_exactly() {
 }
 
 #[test]
+fn proposal_nms_is_checked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train.example.toml");
+    let text = std::fs::read_to_string(&root).unwrap();
+    let with = |two_stage: bool, nms: &str| {
+        let t = text.replace("two_stage = false", &format!("two_stage = {two_stage}\nproposal_nms = {nms}"));
+        TrainFile::parse(&t, &root)
+    };
+    let file = with(true, "0.7").unwrap();
+    assert_eq!(file.model.proposal_nms, Some(0.7));
+    for (two_stage, nms) in [(false, "0.7"), (true, "0"), (true, "1.5"), (true, "nan")] {
+        let e = with(two_stage, nms).unwrap_err().to_string();
+        assert!(e.contains("proposal_nms") && e.contains("train.example.toml"), "{e}");
+    }
+}
+
+#[test]
 fn train_toml_mutations_give_errors_not_panics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train.example.toml");
     let text = std::fs::read_to_string(&root).unwrap();
@@ -228,19 +244,42 @@ fn every_detr_config_in_the_repo_parses() {
             assert_eq!(file, base);
         }
         if name == "deformable-detr-randomized-128-long.toml" {
-            // The pretrained recipe, longer and on more acquisitions; nothing else changed.
+            // The pretrained recipe with distinct proposals and the long pretraining's backbone,
+            // longer and on more acquisitions; nothing else changed.
             let base = dir.join("deformable-detr-randomized-128-pretrained.toml");
             let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
-            assert_eq!((file.train.steps, base.train.steps), (12_000, 5_000));
+            assert_eq!((file.train.steps, base.train.steps), (10_000, 5_000));
+            assert_eq!((file.model.proposal_nms, base.model.proposal_nms), (Some(0.5), None));
+            let pretraining = Path::new("runs/backbone-heatmap-128-long/best");
+            assert_eq!(file.model.backbone_init.as_deref(), Some(pretraining));
             base.train.name = file.train.name.clone();
             base.train.steps = file.train.steps;
             base.train.checkpoint_every = file.train.checkpoint_every;
             base.train.validation.every = file.train.validation.every;
+            base.model.proposal_nms = file.model.proposal_nms;
+            base.model.backbone_init = file.model.backbone_init.clone();
             let (DataSpec::Randomized(b), DataSpec::Randomized(l)) = (&mut base.data.train, &file.data.train) else {
                 panic!("{name}: randomised sources expected")
             };
             assert_eq!((l.samples, b.samples), (8192, 4096));
             b.samples = l.samples;
+            assert_eq!(file, base);
+            // its backbone comes from the long heatmap pretraining, on the same data
+            let heat = dir.join("backbone-heatmap-128-long.toml");
+            let heat = TrainFile::parse(&std::fs::read_to_string(&heat).unwrap(), &heat).unwrap();
+            assert_eq!(Path::new(&heat.train.runs_dir).join(&heat.train.name).join("best"), pretraining);
+            assert_eq!(heat.data, file.data);
+        }
+        if name == "backbone-heatmap-128-long.toml" {
+            // The short pretraining, longer and on the long recipe's data; nothing else changed.
+            let base = dir.join("backbone-heatmap-128.toml");
+            let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
+            assert_eq!((file.train.steps, base.train.steps), (8_000, 1_000));
+            base.train.name = file.train.name.clone();
+            base.train.steps = file.train.steps;
+            base.train.checkpoint_every = file.train.checkpoint_every;
+            base.train.validation.every = file.train.validation.every;
+            base.data.train = file.data.train.clone();
             assert_eq!(file, base);
         }
         if name == "backbone-heatmap-128.toml" {
@@ -253,5 +292,5 @@ fn every_detr_config_in_the_repo_parses() {
         }
         checked += 1;
     }
-    assert!(checked >= 7, "{checked} configs");
+    assert!(checked >= 8, "{checked} configs");
 }
