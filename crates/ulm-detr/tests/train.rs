@@ -249,7 +249,7 @@ fn every_detr_config_in_the_repo_parses() {
             let base = dir.join("deformable-detr-randomized-128-pretrained.toml");
             let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
             assert_eq!((file.train.steps, base.train.steps), (10_000, 5_000));
-            assert_eq!((file.model.proposal_nms, base.model.proposal_nms), (Some(0.5), None));
+            assert_eq!((file.model.proposal_nms, base.model.proposal_nms), (Some(0.15), None));
             let pretraining = Path::new("runs/backbone-heatmap-128-long/best");
             assert_eq!(file.model.backbone_init.as_deref(), Some(pretraining));
             base.train.name = file.train.name.clone();
