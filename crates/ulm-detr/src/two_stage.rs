@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use crate::heads::Mlp;
+use crate::matcher::cxcywh_to_xyxy;
 
 /// Layers turning encoder memory into proposals (HF `enc_output`, `pos_trans`).
 #[derive(Module, Debug)]
@@ -90,11 +91,9 @@ pub fn centre_assignment(boxes: &[[f32; 4]], spatial_shapes: &[[usize; 2]]) -> V
     pairs
 }
 
-/// IoU of two `(cx, cy, w, h)` boxes; 0 where either is not finite or has no area.
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let corners = |p: [f32; 4]| [p[0] - p[2] / 2.0, p[1] - p[3] / 2.0, p[0] + p[2] / 2.0, p[1] + p[3] / 2.0];
-    let (a, b) = (corners(a), corners(b));
-    let area = |c: [f32; 4]| (c[2] - c[0]).max(0.0) * (c[3] - c[1]).max(0.0);
+/// IoU of two `(x0, y0, x1, y1)` boxes; 0 where either is not finite or has no area.
+fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let area = |c: [f64; 4]| (c[2] - c[0]).max(0.0) * (c[3] - c[1]).max(0.0);
     let inter = area([a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])]);
     let union = area(a) + area(b) - inter;
     if union > 0.0 && inter.is_finite() && union.is_finite() { inter / union } else { 0.0 }
@@ -114,13 +113,14 @@ pub fn distinct_top_k(scores: &[f32], boxes: &[[f32; 4]], k: usize, max_iou: f32
     let mut order: Vec<usize> = (0..scores.len()).collect();
     let key = |i: usize| if scores[i].is_nan() { f32::NEG_INFINITY } else { scores[i] };
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    let corners: Vec<[f64; 4]> = boxes.iter().map(|&b| cxcywh_to_xyxy(b)).collect();
     let mut kept: Vec<usize> = Vec::with_capacity(k);
     let mut suppressed = Vec::new();
     for &i in &order {
         if kept.len() == k {
             break;
         }
-        if kept.iter().any(|&j| iou(boxes[i], boxes[j]) > max_iou) {
+        if kept.iter().any(|&j| iou(corners[i], corners[j]) > f64::from(max_iou)) {
             suppressed.push(i);
         } else {
             kept.push(i);
@@ -223,9 +223,9 @@ mod tests {
     #[test]
     fn iou_by_hand() {
         // unit squares offset by half a side: intersection 0.5, union 1.5
-        assert!((iou([0.0, 0.0, 1.0, 1.0], [0.5, 0.0, 1.0, 1.0]) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [2.0, 0.0, 1.0, 1.0]), 0.0);
-        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [f32::NAN, 0.0, 1.0, 1.0]), 0.0);
+        assert!((iou([0.0, 0.0, 1.0, 1.0], [0.5, 0.0, 1.5, 1.0]) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [2.0, 0.0, 3.0, 1.0]), 0.0);
+        assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [f64::NAN, 0.0, 1.0, 1.0]), 0.0);
         assert_eq!(iou([0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]), 0.0);
     }
 
