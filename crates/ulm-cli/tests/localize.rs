@@ -119,6 +119,24 @@ fn detectors_need_a_model_folder_and_write_their_boxes() {
     assert_eq!(cfg["config"]["inference"]["refine"], "none");
     assert_eq!(cfg["config"]["inference"]["overlap"], 6);
     assert_eq!(cfg["config"]["inference"]["patch"], 32);
+    // Simulated λ/2 training patches: frames are resampled to λ/2 (a no-op here), unless
+    // told otherwise; the recorded settings say which.
+    assert_eq!(cfg["config"]["inference"]["pixel_pitch_wavelengths"], 0.5);
+    run(&["--method", "de-detr", "--weights", m, "--pixel-pitch", "0.25"]).success();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("detr.config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["config"]["inference"]["pixel_pitch_wavelengths"], 0.25);
+    let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
+    // 127 × 127 resampled pixels: 5 × 5 tiles of 4 queries per frame.
+    assert!(rows > 0 && rows <= 20 * 100, "{rows}");
+    run(&["--method", "de-detr", "--weights", m, "--native-pitch"]).success();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("detr.config.json")).unwrap()).unwrap();
+    assert!(cfg["config"]["inference"]["pixel_pitch_wavelengths"].is_null());
+    run(&["--method", "de-detr", "--weights", m, "--pixel-pitch", "0.25", "--native-pitch"])
+        .code(1)
+        .stderr(contains("cannot be used with"));
+    run(&["--method", "de-detr", "--weights", m, "--pixel-pitch", "7"]).code(1).stderr(contains("pixel pitch"));
 }
 
 /// The shipped U-Net (`models/unet`, trained on 64×64 sparse patches) on a fresh simulation

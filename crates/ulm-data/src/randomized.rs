@@ -96,6 +96,12 @@ pub struct RandomizedConfig {
     pub tissue_clutter_db: [f64; 2],
     /// Box size as a multiple of the PSF FWHM at depth. Default 2.
     pub box_scale: f64,
+    /// Pixel pitch of the simulated patches, wavelengths (both axes). Default 0.5 (λ/2,
+    /// the presets' own). A finer pitch spreads each PSF over more pixels (a network whose
+    /// finest features have stride 4 then separates closer bubbles) and shrinks the field
+    /// of view of a patch; the bubble density per mm² stays the preset's. A model trained
+    /// at a pitch localizes frames resampled to it (`ulm_detr::localizer`).
+    pub pixel_size_wavelengths: f64,
     /// Input normalisation.
     pub normalization: Normalization,
     /// Augmentation applied when a sample is requested with a seed.
@@ -120,6 +126,7 @@ impl Default for RandomizedConfig {
             z0_mm: [1.0, 12.0],
             tissue_clutter_db: [30.0, 50.0],
             box_scale: 2.0,
+            pixel_size_wavelengths: 0.5,
             normalization: Normalization::default(),
             augment: None,
             cache_acquisitions: 4,
@@ -196,6 +203,10 @@ impl RandomizedSource {
                 return Err(DataError::Config(format!("{name} must be [min, max] with min >= {min}, got [{a}, {b}]")));
             }
         }
+        let pitch = cfg.pixel_size_wavelengths;
+        if !(pitch.is_finite() && (0.05..=2.0).contains(&pitch)) {
+            return Err(DataError::Config(format!("pixel_size_wavelengths must be in [0.05, 2], got {pitch}")));
+        }
         if !(cfg.box_scale.is_finite() && cfg.box_scale > 0.0) {
             return Err(DataError::Config(format!("box_scale must be > 0, got {}", cfg.box_scale)));
         }
@@ -225,6 +236,10 @@ impl RandomizedSource {
         let spec = self.presets[rng.random_range(0..self.presets.len())];
         let model = PSF_MODELS[rng.random_range(0..PSF_MODELS.len())];
         let mut sim = (spec.config)(c.patch, c.patch);
+        // The preset's density per mm² on a patch of the configured pitch.
+        let pitch_ratio = c.pixel_size_wavelengths / sim.grid.pixel_size_wavelengths;
+        sim.grid.pixel_size_wavelengths = c.pixel_size_wavelengths;
+        sim.bubbles.per_frame = (sim.bubbles.per_frame * pitch_ratio * pitch_ratio).max(2.0);
         sim.imaging.lateral_factor = uniform(&mut rng, c.lateral_factor);
         sim.imaging.pulse_cycles = uniform(&mut rng, c.pulse_cycles);
         sim.imaging.lateral_sidelobe_db = uniform(&mut rng, c.sidelobe_db);
@@ -363,6 +378,32 @@ mod tests {
             patch: 48,
             frames_per_acquisition: 8,
             ..RandomizedConfig::default()
+        }
+    }
+
+    #[test]
+    fn pixel_pitch_keeps_the_density_per_mm2() {
+        // 128-px patches of `dense`: enough bubbles that the 2-per-frame floor stays out of it.
+        let base = RandomizedConfig { patch: 128, ..small(&["dense"]) };
+        let coarse = RandomizedSource::new(base.clone()).unwrap();
+        let fine = RandomizedSource::new(RandomizedConfig { pixel_size_wavelengths: 0.25, ..base }).unwrap();
+        for a in 0..3 {
+            let (c, f) = (coarse.acquisition_params(a, 0), fine.acquisition_params(a, 0));
+            // Same draws; the patch covers a quarter of the area, so a quarter of the bubbles.
+            assert_eq!(f.config.grid.pixel_size_wavelengths, 0.25);
+            assert_eq!(c.config.grid.pixel_size_wavelengths, 0.5);
+            assert_eq!((f.config.imaging.snr_db, f.sim_seed), (c.config.imaging.snr_db, c.sim_seed));
+            let (nf, nc) = (f.config.bubbles.per_frame, c.config.bubbles.per_frame);
+            assert!((nf - nc / 4.0).abs() < 1e-9, "{nf} vs {nc}");
+        }
+        let fine =
+            RandomizedSource::new(RandomizedConfig { pixel_size_wavelengths: 0.25, ..small(&["dense"]) }).unwrap();
+        let s = fine.sample(0, None);
+        assert!((s.geometry.pixel_size_x_mm / s.geometry.wavelength_mm - 0.25).abs() < 1e-12);
+        assert!((s.geometry.pixel_size_z_mm / s.geometry.wavelength_mm - 0.25).abs() < 1e-12);
+        for bad in [0.0, f64::NAN, 5.0] {
+            let e = RandomizedSource::new(RandomizedConfig { pixel_size_wavelengths: bad, ..small(&[]) }).unwrap_err();
+            assert!(e.to_string().contains("pixel_size_wavelengths"), "{e}");
         }
     }
 

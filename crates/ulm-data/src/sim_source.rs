@@ -37,6 +37,11 @@ pub struct SimSourceConfig {
 }
 
 impl SimSourceConfig {
+    /// Pixel pitch of the patches, wavelengths (the preset's grid).
+    pub fn pixel_size_wavelengths(&self) -> f64 {
+        SimConfig::small(self.preset, self.size, self.size).grid.pixel_size_wavelengths
+    }
+
     /// `simulations × frames` patches of `size²` pixels of `preset`, 4-px boxes, 30 dB.
     pub fn new(preset: Preset, size: usize, simulations: usize, frames_per_simulation: usize, seed: u64) -> Self {
         Self {

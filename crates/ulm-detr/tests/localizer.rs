@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use ulm_core::{Detection, Geometry, Localizer, NoProgress};
 use ulm_data::sim_source::SimSource;
-use ulm_detr::localizer::folder::{CALIBRATION_FILE, MODEL_CONFIG_FILE, TRAIN_CONFIG_FILE, WEIGHTS_FILE};
+use ulm_detr::localizer::folder::{
+    CALIBRATION_FILE, INFERENCE_FILE, MODEL_CONFIG_FILE, TRAIN_CONFIG_FILE, WEIGHTS_FILE,
+};
 use ulm_detr::train::{DataSpec, DeformableDetrTask, TrainFile};
 use ulm_detr::weights::save_model;
 use ulm_detr::{DetrConfig, DetrLocalizer, ModelFolder, Refine};
@@ -139,6 +141,25 @@ fn trained_folder_localizes_and_bad_folders_name_the_file() {
     assert_eq!(packaged.train_path, pkg.join(TRAIN_CONFIG_FILE));
     assert!(pkg.join("metrics.csv").is_file());
     assert_eq!(DetrLocalizer::load(&pkg).unwrap().config(), DetrLocalizer::load(&best).unwrap().config());
+
+    // The pitch: the simulated patches' (λ/2) unless inference.json chooses another, with
+    // its threshold; a bad inference.json is an error naming it.
+    assert_eq!(folder.pixel_pitch_wavelengths(), Some(0.5));
+    assert_eq!(loc.config().pixel_pitch_wavelengths, Some(0.5));
+    let chosen = tmp.path().join("chosen");
+    ModelFolder::package(&tmp.path().join("tiny"), &chosen).unwrap();
+    let choice = r#"{"pixel_pitch_wavelengths": 0.3, "score_threshold": 0.77, "selected_on": "by hand"}"#;
+    std::fs::write(chosen.join(INFERENCE_FILE), choice).unwrap();
+    let c = DetrLocalizer::load(&chosen).unwrap().config().clone();
+    assert_eq!((c.pixel_pitch_wavelengths, c.score_threshold), (Some(0.3), 0.77));
+    let dets = DetrLocalizer::load(&chosen).unwrap().localize_frames(env.view(), 3, &g);
+    check(&dets, &g, 32);
+    for bad in
+        [r#"{"pixel_pitch_wavelengths": 0.3}"#, r#"{"pixel_pitch_wavelengths": 0, "score_threshold": 0.5}"#, "[1"]
+    {
+        std::fs::write(chosen.join(INFERENCE_FILE), bad).unwrap();
+        expect_error(&chosen, INFERENCE_FILE, bad);
+    }
 
     // Missing and corrupt files: each error names the file.
     for file in [WEIGHTS_FILE, MODEL_CONFIG_FILE, CALIBRATION_FILE, TRAIN_CONFIG_FILE] {

@@ -261,6 +261,12 @@ pub struct LearnedConfig {
     pub dedup_radius_wavelengths: Option<f64>,
     /// Tiles per forward pass [default: 16 for de-detr/detr, 8 for unet].
     pub batch: Option<usize>,
+    /// `de-detr`/`detr`: resample frames to this pixel pitch, wavelengths, before the
+    /// network sees them [default: the model folder's: its `inference.json`, else the pitch
+    /// of its training patches].
+    pub pixel_pitch_wavelengths: Option<f64>,
+    /// `de-detr`/`detr`: use the frames as given, without resampling [default: false].
+    pub native_pitch: bool,
     /// Frames read and localized at a time [default: 32].
     pub block_frames: Option<usize>,
     /// Localize only the first N frames with this method (learned methods are slow on a

@@ -326,6 +326,14 @@ pub fn load_learned_with(
     cfg.batch_size = o.batch.unwrap_or(cfg.batch_size);
     cfg.refine_patch = refine_patch.unwrap_or(cfg.refine_patch);
     cfg.refine = o.refine.unwrap_or(cfg.refine);
+    if o.native_pitch && o.pixel_pitch_wavelengths.is_some() {
+        return Err(MethodError::Config("set either pixel_pitch_wavelengths or native_pitch, not both".into()));
+    }
+    if o.native_pitch {
+        cfg.pixel_pitch_wavelengths = None;
+    } else if o.pixel_pitch_wavelengths.is_some() {
+        cfg.pixel_pitch_wavelengths = o.pixel_pitch_wavelengths;
+    }
     loc.set_config(cfg).map_err(|e| model_err(&e))?;
     let record = serde_json::json!({
         "weights": dir,

@@ -48,6 +48,14 @@ pub struct DetectorArgs {
     /// de-detr/detr: tiles per forward pass [default: 16].
     #[arg(long, value_name = "N")]
     batch: Option<usize>,
+    /// de-detr/detr: resample frames to this pixel pitch, in wavelengths, before the
+    /// network sees them [default: the model folder's (its inference.json, else the pitch
+    /// it was trained at)].
+    #[arg(long, value_name = "λ", conflicts_with = "native_pitch")]
+    pixel_pitch: Option<f64>,
+    /// de-detr/detr: use the frames as given, without resampling.
+    #[arg(long)]
+    native_pitch: bool,
 }
 
 /// [`ulm_pipeline::methods::shipped_model`] for `method`, looked up beside the working
@@ -80,6 +88,8 @@ pub fn build(
         overlap: a.overlap,
         dedup_radius_wavelengths: a.dedup_radius,
         batch: a.batch,
+        pixel_pitch_wavelengths: a.pixel_pitch,
+        native_pitch: a.native_pitch,
         ..LearnedConfig::default()
     };
     Ok(ulm_pipeline::methods::load_learned_with(method, &dir, &o, Some(refine_patch))?)

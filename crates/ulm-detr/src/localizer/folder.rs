@@ -5,6 +5,7 @@
 //! | `model.safetensors` | `ulm train` (`runs/NAME/best/`) | the weights |
 //! | `config.json` | `ulm train` | the burn model configuration ([`DeformableDetrConfig`](crate::DeformableDetrConfig) or [`DetrConfig`](crate::DetrConfig)) |
 //! | `calibration.json` | `ulm train` | the validation of these weights; `scores.threshold` is the calibrated score threshold (max F1 at λ/2) |
+//! | `inference.json` (optional) | chosen on validation frames ([`InferenceChoice`]) | the pixel pitch frames are resampled to and the score threshold at that pitch, overriding the training pitch and the calibrated threshold |
 //! | `train.toml` | [`ModelFolder::package`] (a copy of `runs/NAME/config.toml`) | the resolved training configuration: the model kind and `top_k`, and the training data, from which inference takes the patch size and the input normalisation |
 //!
 //! `runs/NAME/best/` is a model folder as it stands: when it has no `train.toml`, the
@@ -32,6 +33,8 @@ pub const MODEL_CONFIG_FILE: &str = "config.json";
 pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Resolved training configuration of a model folder.
 pub const TRAIN_CONFIG_FILE: &str = "train.toml";
+/// Optional inference settings of a model folder ([`InferenceChoice`]).
+pub const INFERENCE_FILE: &str = "inference.json";
 /// Name of the resolved configuration in a run folder (`runs/NAME/config.toml`), read
 /// when a folder (`runs/NAME/best/`) has no [`TRAIN_CONFIG_FILE`].
 pub const RUN_CONFIG_FILE: &str = "config.toml";
@@ -73,6 +76,22 @@ impl InputNormalization {
     }
 }
 
+/// Inference settings chosen for a model folder's weights on validation frames
+/// (`inference.json`): a network may separate close bubbles better on a finer grid than the
+/// one it was trained on, and its scores shift with the grid, so the pitch and the
+/// threshold are chosen together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceChoice {
+    /// Pixel pitch frames are resampled to, wavelengths (both axes).
+    pub pixel_pitch_wavelengths: f64,
+    /// Score threshold at that pitch.
+    pub score_threshold: f32,
+    /// How they were chosen: the frames, the command, the figures.
+    #[serde(default)]
+    pub selected_on: String,
+}
+
 /// An opened model folder (see the module docs); the weights are read by
 /// [`DetrLocalizer::load`](super::DetrLocalizer::load).
 #[derive(Debug, Clone)]
@@ -85,6 +104,8 @@ pub struct ModelFolder {
     pub train_path: PathBuf,
     /// The calibration of the weights.
     pub calibration: Calibration,
+    /// The inference settings chosen for the weights (`inference.json`), if any.
+    pub inference: Option<InferenceChoice>,
 }
 
 fn must_exist(path: &Path) -> Result<()> {
@@ -120,6 +141,27 @@ impl ModelFolder {
                 message: format!("scores.threshold must be in [0, 1], got {t}"),
             });
         }
+        let inference_path = dir.join(INFERENCE_FILE);
+        let inference = if inference_path.is_file() {
+            let text = std::fs::read_to_string(&inference_path)
+                .map_err(|source| DetrError::Io { path: inference_path.clone(), source })?;
+            let c: InferenceChoice = serde_json::from_str(&text).map_err(|e| DetrError::Config {
+                path: inference_path.clone(),
+                message: format!("not an inference choice: {e}"),
+            })?;
+            let (p, t) = (c.pixel_pitch_wavelengths, c.score_threshold);
+            if !(p.is_finite() && (0.05..=2.0).contains(&p) && t.is_finite() && (0.0..=1.0).contains(&t)) {
+                return Err(DetrError::Config {
+                    path: inference_path,
+                    message: format!(
+                        "pixel_pitch_wavelengths must be in [0.05, 2] and score_threshold in [0, 1], got {p} and {t}"
+                    ),
+                });
+            }
+            Some(c)
+        } else {
+            None
+        };
         let own = dir.join(TRAIN_CONFIG_FILE);
         let run = dir.parent().map(|p| p.join(RUN_CONFIG_FILE));
         let train_path = match run {
@@ -135,7 +177,7 @@ impl ModelFolder {
         })?;
         let train = TrainFile::parse(&text, &train_path)
             .map_err(|e| DetrError::Config { path: train_path.clone(), message: e.to_string() })?;
-        Ok(Self { dir: dir.to_path_buf(), train, train_path, calibration })
+        Ok(Self { dir: dir.to_path_buf(), train, train_path, calibration, inference })
     }
 
     /// The model family.
@@ -161,13 +203,28 @@ impl ModelFolder {
         }
     }
 
-    /// The calibrated score threshold.
+    /// The score threshold: `inference.json`'s, else the calibrated one.
     pub fn score_threshold(&self) -> f32 {
-        self.calibration.scores.threshold
+        self.inference.as_ref().map_or(self.calibration.scores.threshold, |c| c.score_threshold)
+    }
+
+    /// The pixel pitch frames are resampled to, wavelengths: `inference.json`'s, else the
+    /// training data's (simulated or randomised patches); `None` for COCO data (its pitch
+    /// is not recorded: frames are used as given).
+    pub fn pixel_pitch_wavelengths(&self) -> Option<f64> {
+        if let Some(c) = &self.inference {
+            return Some(c.pixel_pitch_wavelengths);
+        }
+        match &self.train.data.train {
+            DataSpec::Sim(s) => Some(s.pixel_size_wavelengths()),
+            DataSpec::Randomized(r) => Some(r.pixel_size_wavelengths),
+            DataSpec::Coco(_) => None,
+        }
     }
 
     /// Makes the self-contained model folder `dest` from the run folder `run_dir`
-    /// (`runs/NAME`): copies `best/{model.safetensors, config.json, calibration.json}`,
+    /// (`runs/NAME`): copies `best/{model.safetensors, config.json, calibration.json}`
+    /// (and `best/inference.json` when present),
     /// `config.toml` as `train.toml`, and `metrics.csv` / `curves.png` when present (each
     /// written atomically), then opens the result.
     ///
@@ -181,6 +238,9 @@ impl ModelFolder {
             (best.join(CALIBRATION_FILE), CALIBRATION_FILE),
             (run_dir.join(RUN_CONFIG_FILE), TRAIN_CONFIG_FILE),
         ];
+        if best.join(INFERENCE_FILE).is_file() {
+            files.push((best.join(INFERENCE_FILE), INFERENCE_FILE));
+        }
         for record in ["metrics.csv", "curves.png"] {
             if run_dir.join(record).is_file() {
                 files.push((run_dir.join(record), record));

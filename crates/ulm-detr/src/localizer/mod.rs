@@ -3,6 +3,9 @@
 //! [`DetrLocalizer::load`] reads a [model folder](folder) (what `ulm train` writes into
 //! `runs/NAME/best/`, see [`folder`] for the layout). For each block of frames it
 //!
+//! 0. resamples every frame to the pixel pitch of the model folder ([`resample`]; the
+//!    pitch the network learned, or the one chosen for it on validation frames); every
+//!    later step works on the resampled frame,
 //! 1. tiles every frame with [`TileGrid::with_patch`] (patch side = the training patch
 //!    unless overridden; overlap; reflection padding where a frame is smaller than a
 //!    patch, with the valid area carried),
@@ -22,6 +25,7 @@
 
 pub mod dedup;
 pub mod folder;
+pub mod resample;
 #[cfg(test)]
 mod tests;
 
@@ -100,6 +104,14 @@ pub struct InferenceConfig {
     /// The refinement window is centred on the brightest pixel within this many pixels of
     /// the box centre. Default 1.
     pub refine_search_px: usize,
+    /// Frames are resampled to this pixel pitch, wavelengths (both axes), before tiling
+    /// ([`resample`]), and detections are refined on the resampled frame (`refine_patch`
+    /// then counts its pixels); positions are in mm, the same in both grids. On 100 dense
+    /// frames (seed 20000) with the shipped model at λ/3: F1 0.783 refining on the
+    /// resampled frame, 0.761 on the frame as given. `None`: frames as given. Default: the model folder's
+    /// ([`ModelFolder::pixel_pitch_wavelengths`]).
+    #[serde(default)]
+    pub pixel_pitch_wavelengths: Option<f64>,
 }
 
 impl InferenceConfig {
@@ -118,6 +130,7 @@ impl InferenceConfig {
             refine: Refine::default(),
             refine_patch: 5,
             refine_search_px: 1,
+            pixel_pitch_wavelengths: None,
         }
     }
 
@@ -147,6 +160,11 @@ impl InferenceConfig {
         }
         if self.refine_patch < 3 || self.refine_patch.is_multiple_of(2) {
             return bad(format!("refinement window must be odd and >= 3, got {}", self.refine_patch));
+        }
+        if let Some(p) = self.pixel_pitch_wavelengths
+            && !(p.is_finite() && (0.05..=2.0).contains(&p))
+        {
+            return bad(format!("pixel pitch must be in [0.05, 2] wavelengths, got {p}"));
         }
         if let InputNormalization::MedianDb(n) = &self.normalization {
             n.validate().map_err(|e| DetrError::Setting(e.to_string()))?;
@@ -257,6 +275,7 @@ impl DetrLocalizer {
         };
         let mut config = InferenceConfig::new(folder.patch_size(), folder.normalization(), folder.score_threshold());
         config.top_k = spec.top_k;
+        config.pixel_pitch_wavelengths = folder.pixel_pitch_wavelengths();
         Self::with_detector(name, Box::new(network), config)
     }
 
@@ -359,6 +378,21 @@ impl Localizer for DetrLocalizer {
     /// Tiles every frame, runs the network on batches of patches across frames, then
     /// de-duplicates and refines each frame (in parallel over frames).
     fn localize_frames(&self, frames: ArrayView3<'_, f32>, first_frame: u32, geometry: &Geometry) -> Vec<Detection> {
+        let (_, rows, cols) = frames.dim();
+        let grid = self.config.pixel_pitch_wavelengths.and_then(|p| resample::target_grid(rows, cols, geometry, p));
+        let resampled = grid.map(|(r, c, g)| {
+            let inputs: Vec<ArrayView2<'_, f32>> = frames.outer_iter().collect();
+            let out: Vec<_> = inputs
+                .par_iter()
+                .map(|f| resample::resample(f.view(), geometry, r, c, &g).insert_axis(Axis(0)))
+                .collect();
+            let views: Vec<_> = out.iter().map(|a| a.view()).collect();
+            (ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| ndarray::Array3::zeros((0, r, c))), g)
+        });
+        let (frames, geometry) = match &resampled {
+            Some((stack, g)) => (stack.view(), g),
+            None => (frames, geometry),
+        };
         let raw = self.raw_detections(frames, first_frame, geometry);
         let per_frame: Vec<Vec<Detection>> = raw
             .into_par_iter()

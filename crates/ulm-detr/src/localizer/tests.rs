@@ -300,6 +300,87 @@ fn settings_are_validated() {
     assert!(DetrLocalizer::with_detector("o", Box::new(oracle(&grid, &truth, 0.0)), cfg.clone()).is_err());
     cfg.score_threshold = 0.5;
     cfg.refine_patch = 4;
-    let e = DetrLocalizer::with_detector("o", Box::new(oracle(&grid, &truth, 0.0)), cfg).unwrap_err();
+    let e = DetrLocalizer::with_detector("o", Box::new(oracle(&grid, &truth, 0.0)), cfg.clone()).unwrap_err();
     assert!(e.to_string().contains("refinement window"), "{e}");
+    cfg.refine_patch = 5;
+    for bad in [0.0, -0.3, f64::NAN, 3.0] {
+        cfg.pixel_pitch_wavelengths = Some(bad);
+        let e = DetrLocalizer::with_detector("o", Box::new(oracle(&grid, &truth, 0.0)), cfg.clone()).unwrap_err();
+        assert!(e.to_string().contains("pixel pitch"), "{e}");
+    }
+}
+
+/// Finds the local maxima (3 × 3) above 1.5 of each normalised patch, reporting them at
+/// their pixel; counts the patches it sees and their side.
+struct PeakOracle {
+    seen: Mutex<Vec<usize>>,
+}
+
+impl PatchDetector for PeakOracle {
+    fn detect(&self, patches: &[f32], h: usize, w: usize, refs: &[PatchRef], _t: f32) -> Vec<Vec<QueryBox>> {
+        self.seen.lock().unwrap().extend(refs.iter().map(|_| h * 1000 + w));
+        (0..refs.len())
+            .map(|i| {
+                let p = &patches[i * h * w..(i + 1) * h * w];
+                let mut out = Vec::new();
+                for r in 1..h - 1 {
+                    for c in 1..w - 1 {
+                        let v = p[r * w + c];
+                        let peak = (r - 1..=r + 1).all(|rr| (c - 1..=c + 1).all(|cc| p[rr * w + cc] <= v));
+                        if v > 1.5 && peak {
+                            let (cx, cy) = ((c as f32 + 0.5) / w as f32, (r as f32 + 0.5) / h as f32);
+                            out.push(QueryBox { score: 0.9, class: 0, cx, cy, w: 4.0 / w as f32, h: 4.0 / h as f32 });
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn frames_are_resampled_to_the_pitch_and_detections_come_back_in_mm() {
+    // Anisotropic 0.5 λ × 0.4 λ pixels resampled to λ/4 (0.05 mm): 90 × 75 → 143 × 149
+    // pixels (89 · 0.08 / 0.05 = 142.4 row steps, 74 · 0.1 / 0.05 = 148 column steps).
+    let truth = vec![vec![(20.3, 30.6), (50.8, 12.2), (40.1, 70.4)], vec![(60.5, 45.5), (12.2, 20.9)]];
+    let stack = frames(90, 75, &truth);
+    let run = |pitch: Option<f64>| {
+        let oracle = std::sync::Arc::new(PeakOracle { seen: Mutex::new(Vec::new()) });
+        struct Shared(std::sync::Arc<PeakOracle>);
+        impl PatchDetector for Shared {
+            fn detect(&self, p: &[f32], h: usize, w: usize, refs: &[PatchRef], t: f32) -> Vec<Vec<QueryBox>> {
+                self.0.detect(p, h, w, refs, t)
+            }
+        }
+        let mut cfg = InferenceConfig::new(32, InputNormalization::PeakDb { dynamic_range_db: 30.0 }, 0.5);
+        cfg.overlap = 8;
+        cfg.refine = Refine::Gaussian;
+        cfg.refine_patch = 7;
+        cfg.pixel_pitch_wavelengths = pitch;
+        let loc = DetrLocalizer::with_detector("peaks", Box::new(Shared(oracle.clone())), cfg).unwrap();
+        let dets = loc.localize_frames(stack.view(), 3, &geometry());
+        let seen = oracle.seen.lock().unwrap().clone();
+        (dets, seen)
+    };
+    let (dets, seen) = run(Some(0.25));
+    let tiles = TileGrid::with_patch(143, 149, 32, 32, 8).unwrap().tiles().len();
+    assert_eq!(seen.len(), 2 * tiles);
+    assert!(seen.iter().all(|&s| s == 32 * 1000 + 32));
+    let (_, native) = run(None);
+    assert_eq!(native.len(), 2 * TileGrid::with_patch(90, 75, 32, 32, 8).unwrap().tiles().len());
+    // Every bubble once, within 0.1 native px (one resampled pixel is 0.5 × 0.625 of them).
+    let g = geometry();
+    assert_eq!(dets.len(), 5, "{dets:?}");
+    for (f, pts) in truth.iter().enumerate() {
+        for &(x, z) in pts {
+            let near: Vec<_> = dets
+                .iter()
+                .filter(|d| d.frame == 3 + f as u32)
+                .map(|d| g.mm_to_px(d.x_mm, d.z_mm))
+                .filter(|&(c, r)| (c - x).hypot(r - z) < 0.1)
+                .collect();
+            assert_eq!(near.len(), 1, "frame {f} bubble ({x}, {z}): {dets:?}");
+        }
+    }
 }
