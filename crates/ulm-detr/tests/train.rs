@@ -270,6 +270,22 @@ fn every_detr_config_in_the_repo_parses() {
             assert_eq!(Path::new(&heat.train.runs_dir).join(&heat.train.name).join("best"), pretraining);
             assert_eq!(heat.data, file.data);
         }
+        if name == "deformable-detr-randomized-128-fine.toml" {
+            // The long recipe on λ/3 patches (train and validation), 8,000 steps; nothing else.
+            let base = dir.join("deformable-detr-randomized-128-long.toml");
+            let mut base = TrainFile::parse(&std::fs::read_to_string(&base).unwrap(), &base).unwrap();
+            assert_eq!((file.train.steps, base.train.steps), (8_000, 10_000));
+            base.train.name = file.train.name.clone();
+            base.train.steps = file.train.steps;
+            for (b, f) in [(&mut base.data.train, &file.data.train), (&mut base.data.val, &file.data.val)] {
+                let (DataSpec::Randomized(b), DataSpec::Randomized(f)) = (b, f) else {
+                    panic!("{name}: randomised sources expected")
+                };
+                assert_eq!((b.pixel_size_wavelengths, f.pixel_size_wavelengths), (0.5, 1.0 / 3.0));
+                b.pixel_size_wavelengths = f.pixel_size_wavelengths;
+            }
+            assert_eq!(file, base);
+        }
         if name == "backbone-heatmap-128-long.toml" {
             // The short pretraining, longer and on the long recipe's data; nothing else changed.
             let base = dir.join("backbone-heatmap-128.toml");
@@ -292,5 +308,5 @@ fn every_detr_config_in_the_repo_parses() {
         }
         checked += 1;
     }
-    assert!(checked >= 8, "{checked} configs");
+    assert!(checked >= 9, "{checked} configs");
 }
