@@ -23,6 +23,10 @@ pub struct LearnedOptions {
     pub weights: Option<PathBuf>,
     /// Replaces the calibrated score threshold.
     pub score_threshold: Option<f32>,
+    /// DE-DETR/DETR: resample frames to this pitch, wavelengths (replaces the folder's).
+    pub pixel_pitch: Option<f64>,
+    /// DE-DETR/DETR: use the frames as given.
+    pub native_pitch: bool,
     /// Folders whose ancestors may hold the shipped `models/` (the package's own folder).
     pub search_dirs: Vec<PathBuf>,
 }
@@ -93,12 +97,22 @@ pub fn localizer(
             Some(d) => d.clone(),
             None => ulm_bench::shipped_model(name, &l.search_dirs).map_err(errors::to_py)?,
         };
-        let (loc, cfg) = ulm_bench::load_learned(name, &dir, l.score_threshold).map_err(errors::to_py)?;
+        if name == MethodName::Unet && (l.pixel_pitch.is_some() || l.native_pitch) {
+            return Err(errors::invalid("pixel_pitch and native_pitch apply to de-detr and detr, not unet"));
+        }
+        let o = ulm_pipeline::LearnedConfig {
+            score_threshold: l.score_threshold.map(f64::from),
+            pixel_pitch_wavelengths: l.pixel_pitch,
+            native_pitch: l.native_pitch,
+            ..ulm_pipeline::LearnedConfig::default()
+        };
+        let (loc, cfg) = ulm_pipeline::methods::load_learned_with(name, &dir, &o, None).map_err(errors::to_py)?;
         return Ok((loc, cfg, name));
     }
-    if l.weights.is_some() || l.score_threshold.is_some() {
+    if l.weights.is_some() || l.score_threshold.is_some() || l.pixel_pitch.is_some() || l.native_pitch {
         return Err(errors::invalid(format!(
-            "weights and score_threshold apply to the learned methods (de-detr, detr, unet), not `{name}`"
+            "weights, score_threshold, pixel_pitch and native_pitch apply to the learned methods (de-detr, detr, \
+             unet), not `{name}`"
         )));
     }
     let cfg = classical_config(&o.to_config(), name).map_err(errors::to_py)?;

@@ -267,7 +267,7 @@ pub fn bandpass<'py>(
 #[pyo3(signature = (frames, meta, method="radial", patch=5, threshold_rel=0.1, threshold_abs=None,
     noise_factor=4.0, max_per_frame=None, min_separation_px=0.0, border_margin_px=0, max_maxima_in_patch=3,
     crowd_level=0.25, max_shift_px=None, upsample=10, morph_level=0.5, block_frames=None, weights=None,
-    score_threshold=None, search_dirs=Vec::new()))]
+    score_threshold=None, search_dirs=Vec::new(), pixel_pitch=None, native_pitch=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn localize<'py>(
     py: Python<'py>,
@@ -290,6 +290,8 @@ pub fn localize<'py>(
     weights: Option<PathBuf>,
     score_threshold: Option<f32>,
     search_dirs: Vec<PathBuf>,
+    pixel_pitch: Option<f64>,
+    native_pitch: bool,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
     let opts = LocalizeOptions {
         patch,
@@ -305,7 +307,7 @@ pub fn localize<'py>(
         upsample,
         morph_level,
     };
-    let learned = LearnedOptions { weights, score_threshold, search_dirs };
+    let learned = LearnedOptions { weights, score_threshold, pixel_pitch, native_pitch, search_dirs };
     let (localizer, cfg, name) = methods::localizer(method, &opts, &learned)?;
     let block_frames = block_frames.unwrap_or(name.block_frames());
     if block_frames == 0 {

@@ -53,6 +53,28 @@ def test_shipped_unet_equals_cli(few_frames, tmp_path):
     assert (strict["score"] >= 0.9).all() and len(strict) <= len(locs)
 
 
+def test_shipped_de_detr_pitch_options_equal_cli(few_frames, tmp_path):
+    d, env = few_frames
+    # Default: resampled to the pitch the shipped model was trained at (recorded in attrs).
+    out = tmp_path / "detr.csv"
+    run_cli("localize", d / "env.npy", "--method", "de-detr", "--out", out)
+    locs = ulm.localize(env, d / "meta.json", method="de-detr")
+    same_table(locs, out)
+    trained = locs.attrs["ulm"]["config"]["inference"]["pixel_pitch_wavelengths"]
+    assert trained is not None and 0.05 <= trained <= 2.0
+    # --pixel-pitch / --native-pitch.
+    for py_opts, cli_opts in [({"pixel_pitch": 0.4}, ["--pixel-pitch", 0.4]), ({"native_pitch": True}, ["--native-pitch"])]:
+        out = tmp_path / "detr-opt.csv"
+        run_cli("localize", d / "env.npy", "--method", "de-detr", *cli_opts, "--out", out)
+        other = ulm.localize(env, d / "meta.json", method="de-detr", **py_opts)
+        same_table(other, out)
+        assert other.attrs["ulm"]["config"]["inference"]["pixel_pitch_wavelengths"] == py_opts.get("pixel_pitch")
+    with pytest.raises(ulm.UlmError, match="not unet"):
+        ulm.localize(env, d / "meta.json", method="unet", pixel_pitch=0.3)
+    with pytest.raises(ulm.UlmError, match="apply to the learned methods"):
+        ulm.localize(env, d / "meta.json", method="radial", native_pitch=True)
+
+
 def test_learned_method_without_a_model_is_a_clear_error(few_frames, tmp_path):
     d, env = few_frames
     empty = tmp_path / "empty"

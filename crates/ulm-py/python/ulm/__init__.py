@@ -347,6 +347,8 @@ def localize(
     block_frames: Optional[int] = None,
     weights: Optional[PathLike] = None,
     score_threshold: Optional[float] = None,
+    pixel_pitch: Optional[float] = None,
+    native_pitch: bool = False,
 ) -> pd.DataFrame:
     """Localize microbubbles in every frame (``ulm localize``).
 
@@ -408,7 +410,14 @@ def localize(
         folder upwards); an error says where it looked when there is none.
     score_threshold : float, optional
         Learned methods: keep detections scoring at least this. Default: the threshold
-        calibrated on validation data (the folder's ``calibration.json``).
+        calibrated on validation data (the folder's ``calibration.json``, or its
+        ``inference.json``).
+    pixel_pitch : float, optional
+        ``de-detr``/``detr``: resample the frames to this pixel pitch, in wavelengths,
+        before the network sees them (positions still come back in mm). Default: the
+        folder's (its ``inference.json``, else the pitch of its training patches).
+    native_pitch : bool, default False
+        ``de-detr``/``detr``: use the frames as given, without resampling.
 
     Returns
     -------
@@ -425,7 +434,8 @@ def localize(
         An unknown ``method`` (the message lists the known ones).
     UlmError
         An invalid option or geometry, non-finite frames, a learned method without a
-        model folder, or ``weights``/``score_threshold`` given to a classical method.
+        model folder, or ``weights``/``score_threshold``/``pixel_pitch``/``native_pitch``
+        given to a classical method.
 
     See Also
     --------
@@ -453,6 +463,8 @@ def localize(
         None if weights is None else os.fspath(weights),
         score_threshold,
         [os.path.dirname(os.path.abspath(__file__))],
+        pixel_pitch,
+        native_pitch,
     )
     df = _frame(pairs)
     df.attrs["ulm"] = json.loads(config)

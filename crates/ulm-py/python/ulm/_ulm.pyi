@@ -71,6 +71,8 @@ def localize(
     weights: Optional[str] = None,
     score_threshold: Optional[float] = None,
     search_dirs: List[str] = ...,
+    pixel_pitch: Optional[float] = None,
+    native_pitch: bool = False,
 ) -> Tuple[Columns, str]: ...
 def track(
     locs: Dict[str, npt.NDArray[Any]],
