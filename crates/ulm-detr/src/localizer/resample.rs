@@ -10,7 +10,8 @@
 //! input pixel. Values come from separable cubic convolution (Keys 1981, `a = −0.5`;
 //! exact for quadratics, a PSF peak keeps its height better than with bilinear
 //! interpolation) with the edge pixels repeated, clamped at 0 (an envelope is never
-//! negative).
+//! negative). Frames finer than the target pitch are sampled without a low-pass filter
+//! first; an envelope sampled finer than λ/3 has little above the new Nyquist frequency.
 
 use ndarray::{Array2, ArrayView2};
 use ulm_core::Geometry;
