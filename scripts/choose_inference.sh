@@ -9,12 +9,13 @@
 # (20000) nor of the probes (101). For every pitch (wavelengths; "native" = frames as given)
 # and threshold it localizes and evaluates at λ/2, and keeps the pair with the best mean F1
 # over the three presets. The table of every pair goes to WORK_DIR/choice.md and, with the
-# choice, into inference.json's `selected_on`. ULM=path/to/ulm (default: ulm on PATH).
+# choice, into inference.json's `selected_on`. ULM=path/to/ulm (default: ulm on PATH);
+# METHOD=detr for a DETR folder (default de-detr).
 set -euo pipefail
 MODEL=$1; WORK=$2
 PITCHES=${3:-"native 0.4 0.3333333333 0.25"}
 THRESHOLDS=${4:-"0.3 0.4 0.5 0.6"}
-ULM=${ULM:-ulm}; FRAMES=${FRAMES:-50}; SEED=${SEED:-30000}
+ULM=${ULM:-ulm}; METHOD=${METHOD:-de-detr}; FRAMES=${FRAMES:-50}; SEED=${SEED:-30000}
 mkdir -p "$WORK"
 for p in sparse dense tissue; do
   d=$WORK/$p
@@ -30,7 +31,7 @@ for pitch in $PITCHES; do
     for p in sparse dense tissue; do
       d=$WORK/$p; f=$d/sim/iq.npy; [ $p = tissue ] && f=$d/filtered/iq.npy
       out=$d/p$pitch-t$t
-      $ULM -q localize "$f" --meta "$d/sim/meta.json" --method de-detr --weights "$MODEL" "${opt[@]}" \
+      $ULM -q localize "$f" --meta "$d/sim/meta.json" --method "$METHOD" --weights "$MODEL" "${opt[@]}" \
         --score-threshold "$t" --out "$out.csv"
       $ULM -q eval --pred "$out.csv" --gt "$d/sim/gt.csv" --meta "$d/sim/meta.json" --json "$out.json" > /dev/null
       printf '%s\t%s\t%s\t%s\n' "$pitch" "$t" "$p" "$out.json" >> "$rows"

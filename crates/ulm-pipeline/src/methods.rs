@@ -293,7 +293,15 @@ pub fn load_learned_with(
         message: ulm_core::chain_message(e),
     };
     let score_threshold = o.score_threshold.map(|t| t as f32);
+    if o.native_pitch && o.pixel_pitch_wavelengths.is_some() {
+        return Err(MethodError::Config("set either pixel_pitch_wavelengths or native_pitch, not both".into()));
+    }
     let kind = match method {
+        MethodName::Unet if o.native_pitch || o.pixel_pitch_wavelengths.is_some() => {
+            return Err(MethodError::Config(
+                "pixel_pitch_wavelengths and native_pitch apply to de-detr and detr, not unet".into(),
+            ));
+        }
         MethodName::Unet => {
             let mut l = ulm_unet::UnetLocalizer::load(dir, score_threshold).map_err(|e| model_err(&e))?;
             if let Some(b) = o.batch {
@@ -326,9 +334,6 @@ pub fn load_learned_with(
     cfg.batch_size = o.batch.unwrap_or(cfg.batch_size);
     cfg.refine_patch = refine_patch.unwrap_or(cfg.refine_patch);
     cfg.refine = o.refine.unwrap_or(cfg.refine);
-    if o.native_pitch && o.pixel_pitch_wavelengths.is_some() {
-        return Err(MethodError::Config("set either pixel_pitch_wavelengths or native_pitch, not both".into()));
-    }
     if o.native_pitch {
         cfg.pixel_pitch_wavelengths = None;
     } else if o.pixel_pitch_wavelengths.is_some() {
@@ -435,5 +440,20 @@ mod tests {
             assert!(e.contains(&dir.display().to_string()), "{e}");
         }
         assert!(load_learned(MethodName::Radial, &dir, None).is_err());
+    }
+
+    #[test]
+    fn pitch_options_are_checked_before_the_folder_is_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let both = LearnedConfig { pixel_pitch_wavelengths: Some(0.3), native_pitch: true, ..LearnedConfig::default() };
+        let e = load_learned_with(MethodName::DeDetr, tmp.path(), &both, None).err().unwrap().to_string();
+        assert!(e.contains("not both"), "{e}");
+        for o in [
+            LearnedConfig { pixel_pitch_wavelengths: Some(0.3), ..LearnedConfig::default() },
+            LearnedConfig { native_pitch: true, ..LearnedConfig::default() },
+        ] {
+            let e = load_learned_with(MethodName::Unet, tmp.path(), &o, None).err().unwrap().to_string();
+            assert!(e.contains("not unet"), "{e}");
+        }
     }
 }

@@ -97,9 +97,6 @@ pub fn localizer(
             Some(d) => d.clone(),
             None => ulm_bench::shipped_model(name, &l.search_dirs).map_err(errors::to_py)?,
         };
-        if name == MethodName::Unet && (l.pixel_pitch.is_some() || l.native_pitch) {
-            return Err(errors::invalid("pixel_pitch and native_pitch apply to de-detr and detr, not unet"));
-        }
         let o = ulm_pipeline::LearnedConfig {
             score_threshold: l.score_threshold.map(f64::from),
             pixel_pitch_wavelengths: l.pixel_pitch,

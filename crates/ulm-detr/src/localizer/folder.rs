@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use ulm_data::Normalization;
 use ulm_train::Calibration;
 
+use super::resample::PITCH_RANGE_WAVELENGTHS;
 use crate::error::{DetrError, Result};
 use crate::train::{DataSpec, ModelKind, TrainFile};
 
@@ -150,11 +151,12 @@ impl ModelFolder {
                 message: format!("not an inference choice: {e}"),
             })?;
             let (p, t) = (c.pixel_pitch_wavelengths, c.score_threshold);
-            if !(p.is_finite() && (0.05..=2.0).contains(&p) && t.is_finite() && (0.0..=1.0).contains(&t)) {
+            if !(PITCH_RANGE_WAVELENGTHS.contains(&p) && (0.0..=1.0).contains(&t)) {
                 return Err(DetrError::Config {
                     path: inference_path,
                     message: format!(
-                        "pixel_pitch_wavelengths must be in [0.05, 2] and score_threshold in [0, 1], got {p} and {t}"
+                        "pixel_pitch_wavelengths must be in {PITCH_RANGE_WAVELENGTHS:?} and score_threshold in [0, 1], \
+                         got {p} and {t}"
                     ),
                 });
             }

@@ -13,31 +13,17 @@
 //! negative). Frames finer than the target pitch are sampled without a low-pass filter
 //! first; an envelope sampled finer than λ/3 has little above the new Nyquist frequency.
 
-use ndarray::{Array2, ArrayView2};
+use std::ops::RangeInclusive;
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
+use rayon::prelude::*;
 use ulm_core::Geometry;
+
+/// The pixel pitches, wavelengths, a detector may resample to (and a model folder may name).
+pub const PITCH_RANGE_WAVELENGTHS: RangeInclusive<f64> = 0.05..=2.0;
 
 /// Relative pitch difference below which frames are used as given.
 const SAME_PITCH: f64 = 1e-6;
-
-/// The grid of frames of `rows × cols` pixels on `geometry` resampled to `pitch_wavelengths`
-/// (both axes): `(rows, cols, geometry)`, or `None` where both pitches already match it.
-pub fn target_grid(
-    rows: usize,
-    cols: usize,
-    geometry: &Geometry,
-    pitch_wavelengths: f64,
-) -> Option<(usize, usize, Geometry)> {
-    let pitch_mm = pitch_wavelengths * geometry.wavelength_mm;
-    let close = |p: f64| ((p - pitch_mm) / pitch_mm).abs() < SAME_PITCH;
-    if close(geometry.pixel_size_x_mm) && close(geometry.pixel_size_z_mm) || rows == 0 || cols == 0 {
-        return None;
-    }
-    // The last output pixel lies at or before the last input one (a hair of slack so that
-    // an exact multiple is not lost to rounding).
-    let n = |len: usize, from: f64| ((len - 1) as f64 * from / pitch_mm + 1e-9).floor() as usize + 1;
-    let g = Geometry { pixel_size_x_mm: pitch_mm, pixel_size_z_mm: pitch_mm, ..*geometry };
-    Some((n(rows, geometry.pixel_size_z_mm), n(cols, geometry.pixel_size_x_mm), g))
-}
 
 /// Keys' cubic convolution weights of the 4 samples at `floor(t) − 1 … floor(t) + 2`.
 fn keys_weights(f: f64) -> [f64; 4] {
@@ -47,9 +33,11 @@ fn keys_weights(f: f64) -> [f64; 4] {
     [far(1.0 + f), near(f), near(1.0 - f), far(2.0 - f)]
 }
 
-/// For each of `n_out` outputs stepping `step` input pixels: the 4 input indices (edges
-/// repeated) and their weights.
-fn taps(n_in: usize, n_out: usize, step: f64) -> Vec<([usize; 4], [f32; 4])> {
+/// One output sample: 4 input indices (edges repeated) and their weights.
+type Tap = ([usize; 4], [f32; 4]);
+
+/// For each of `n_out` outputs stepping `step` input pixels: its [`Tap`].
+fn taps(n_in: usize, n_out: usize, step: f64) -> Vec<Tap> {
     (0..n_out)
         .map(|i| {
             let t = i as f64 * step;
@@ -61,25 +49,78 @@ fn taps(n_in: usize, n_out: usize, step: f64) -> Vec<([usize; 4], [f32; 4])> {
         .collect()
 }
 
-/// `frame` (on `from`) resampled onto the grid of [`target_grid`] (`rows × cols` on `to`).
-pub fn resample(frame: ArrayView2<'_, f32>, from: &Geometry, rows: usize, cols: usize, to: &Geometry) -> Array2<f32> {
-    let (r_in, c_in) = frame.dim();
-    let along_cols = taps(c_in, cols, to.pixel_size_x_mm / from.pixel_size_x_mm);
-    let along_rows = taps(r_in, rows, to.pixel_size_z_mm / from.pixel_size_z_mm);
-    // Columns first (each input row), then rows.
-    let mut tmp = Array2::<f32>::zeros((r_in, cols));
-    for (r, row) in frame.outer_iter().enumerate() {
-        for (j, (i, w)) in along_cols.iter().enumerate() {
-            tmp[[r, j]] = (0..4).map(|k| w[k] * row[i[k]]).sum();
+/// Resamples frames of one size and geometry onto the grid of another pitch (see the
+/// module docs); the taps are computed once.
+#[derive(Debug, Clone)]
+pub struct Resampler {
+    /// Geometry of the resampled frames (the input's, with the new pitch).
+    pub geometry: Geometry,
+    along_rows: Vec<Tap>,
+    along_cols: Vec<Tap>,
+    input: (usize, usize),
+}
+
+impl Resampler {
+    /// For frames of `rows × cols` pixels on `geometry` resampled to `pitch_wavelengths`
+    /// (both axes); `None` where both pitches already match it (or a frame is empty).
+    pub fn new(rows: usize, cols: usize, geometry: &Geometry, pitch_wavelengths: f64) -> Option<Self> {
+        let pitch_mm = pitch_wavelengths * geometry.wavelength_mm;
+        let close = |p: f64| ((p - pitch_mm) / pitch_mm).abs() < SAME_PITCH;
+        if close(geometry.pixel_size_x_mm) && close(geometry.pixel_size_z_mm) || rows == 0 || cols == 0 {
+            return None;
+        }
+        // The last output pixel lies at or before the last input one (a hair of slack so
+        // that an exact multiple is not lost to rounding).
+        let n = |len: usize, from: f64| ((len - 1) as f64 * from / pitch_mm + 1e-9).floor() as usize + 1;
+        let (out_rows, out_cols) = (n(rows, geometry.pixel_size_z_mm), n(cols, geometry.pixel_size_x_mm));
+        Some(Self {
+            geometry: Geometry { pixel_size_x_mm: pitch_mm, pixel_size_z_mm: pitch_mm, ..*geometry },
+            along_rows: taps(rows, out_rows, pitch_mm / geometry.pixel_size_z_mm),
+            along_cols: taps(cols, out_cols, pitch_mm / geometry.pixel_size_x_mm),
+            input: (rows, cols),
+        })
+    }
+
+    /// `(rows, cols)` of a resampled frame.
+    pub fn dim(&self) -> (usize, usize) {
+        (self.along_rows.len(), self.along_cols.len())
+    }
+
+    /// Resamples `frame` (of the size given to [`Resampler::new`]) into `out`
+    /// ([`Resampler::dim`]).
+    fn apply_into(&self, frame: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) {
+        debug_assert_eq!(frame.dim(), self.input);
+        // Columns first (each input row), then rows.
+        let mut tmp = Array2::<f32>::zeros((self.input.0, self.along_cols.len()));
+        for (row, mut t) in frame.outer_iter().zip(tmp.outer_iter_mut()) {
+            for (v, (i, w)) in t.iter_mut().zip(&self.along_cols) {
+                *v = (0..4).map(|k| w[k] * row[i[k]]).sum();
+            }
+        }
+        for (mut o, (i, w)) in out.outer_iter_mut().zip(&self.along_rows) {
+            for (c, v) in o.iter_mut().enumerate() {
+                *v = (0..4).map(|k| w[k] * tmp[[i[k], c]]).sum::<f32>().max(0.0);
+            }
         }
     }
-    let mut out = Array2::<f32>::zeros((rows, cols));
-    for (r, (i, w)) in along_rows.iter().enumerate() {
-        for c in 0..cols {
-            out[[r, c]] = (0..4).map(|k| w[k] * tmp[[i[k], c]]).sum::<f32>().max(0.0);
-        }
+
+    /// One resampled frame.
+    pub fn apply(&self, frame: ArrayView2<'_, f32>) -> Array2<f32> {
+        let mut out = Array2::zeros(self.dim());
+        self.apply_into(frame, out.view_mut());
+        out
     }
-    out
+
+    /// Every frame of `frames` resampled, in parallel over frames, into one stack.
+    pub fn apply_stack(&self, frames: ArrayView3<'_, f32>) -> Array3<f32> {
+        let (r, c) = self.dim();
+        let mut out = Array3::zeros((frames.len_of(Axis(0)), r, c));
+        out.outer_iter_mut()
+            .into_par_iter()
+            .zip(frames.outer_iter().into_par_iter())
+            .for_each(|(o, f)| self.apply_into(f, o));
+        out
+    }
 }
 
 #[cfg(test)]
@@ -93,11 +134,13 @@ mod tests {
     #[test]
     fn grid_keeps_the_origin_and_ends_inside() {
         // 0.05 mm pixels (λ/2) to λ/3: 11 columns span 0.5 mm → 0.5 / (0.1/3) = 15 steps.
-        let (r, c, g) = target_grid(7, 11, &geom(0.05), 1.0 / 3.0).unwrap();
-        assert_eq!((r, c), (10, 16));
-        assert!((g.pixel_size_x_mm - 0.1 / 3.0).abs() < 1e-12);
+        let r = Resampler::new(7, 11, &geom(0.05), 1.0 / 3.0).unwrap();
+        assert_eq!(r.dim(), (10, 16));
+        let g = r.geometry;
+        assert!((g.pixel_size_x_mm - 0.1 / 3.0).abs() < 1e-12 && (g.pixel_size_z_mm - 0.1 / 3.0).abs() < 1e-12);
         assert_eq!((g.x0_mm, g.z0_mm), (-1.0, 2.0));
-        assert!(target_grid(7, 11, &geom(0.05), 0.5).is_none());
+        assert!(Resampler::new(7, 11, &geom(0.05), 0.5).is_none());
+        assert!(Resampler::new(0, 11, &geom(0.05), 0.25).is_none());
     }
 
     #[test]
@@ -117,8 +160,15 @@ mod tests {
         let f = |r: f64, c: f64| 3.0 + 0.5 * r + 0.25 * c + 0.02 * r * r + 0.01 * c * c + 0.03 * r * c;
         let frame = Array2::from_shape_fn((20, 24), |(r, c)| f(r as f64, c as f64) as f32);
         let (from, pitch) = (geom(0.05), 0.5 / 1.5);
-        let (rows, cols, to) = target_grid(20, 24, &from, pitch).unwrap();
-        let out = resample(frame.view(), &from, rows, cols, &to);
+        let r = Resampler::new(20, 24, &from, pitch).unwrap();
+        let (rows, cols) = r.dim();
+        let out = r.apply(frame.view());
+        // A stack gives each frame exactly as alone.
+        let other = frame.mapv(|v| 50.0 - v);
+        let stack = ndarray::stack(Axis(0), &[frame.view(), other.view()]).unwrap();
+        let both = r.apply_stack(stack.view());
+        assert_eq!(both.index_axis(Axis(0), 0), out);
+        assert_eq!(both.index_axis(Axis(0), 1), r.apply(other.view()));
         for r in 3..rows - 5 {
             for c in 3..cols - 5 {
                 let (y, x) = (r as f64 / 1.5, c as f64 / 1.5);
