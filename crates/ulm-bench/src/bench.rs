@@ -16,6 +16,7 @@ use ulm_data::BoxSize;
 use ulm_eval::coco::{CocoDet, CocoGt, CocoStats, evaluate_bbox};
 use ulm_eval::dice::{Binarize, DiceScore, dice_maps};
 use ulm_eval::metrics::{EvalConfig, evaluate};
+use ulm_localize::TemporalSupport;
 use ulm_render::MapGrid;
 use ulm_sim::{Preset, SimConfig};
 use ulm_track::{LinkConfig, PredictorKind, link_with};
@@ -54,6 +55,10 @@ pub struct BenchConfig {
     /// The SVD filter of presets with tissue clutter (`ulm filter`'s defaults: cut-off
     /// from the singular-value curve's elbow, blocks of 1000 frames).
     pub svd: SvdConfig,
+    /// The temporal-support filter applied to every method's localizations before
+    /// scoring (`ulm localize --temporal-support`); `None`: per-frame localizations as
+    /// they come.
+    pub temporal_support: Option<TemporalSupport>,
 }
 
 impl BenchConfig {
@@ -74,6 +79,7 @@ impl BenchConfig {
             track_step_px: 0.5,
             track_min_length: 3,
             svd: SvdConfig::default(),
+            temporal_support: None,
         }
     }
 
@@ -81,6 +87,9 @@ impl BenchConfig {
         let bad = |m: String| Err(BenchError::Config(m));
         if self.presets.is_empty() {
             return bad("no preset given".into());
+        }
+        if let Some(t) = &self.temporal_support {
+            t.validate().map_err(|e| BenchError::Config(e.to_string()))?;
         }
         if self.frames < 2 {
             return bad(format!("frames must be at least 2 (tracks need two frames), got {}", self.frames));
@@ -300,7 +309,11 @@ fn score(
     let n_frames = data.envelope.n_frames();
     progress.set_message(&format!("{name} · {method}"));
     let start = Instant::now();
-    let locs = ulm_localize::localize_source(&mut source, loc, method.block_frames(), progress).map_err(|e| err(&e))?;
+    let mut locs =
+        ulm_localize::localize_source(&mut source, loc, method.block_frames(), progress).map_err(|e| err(&e))?;
+    if let Some(t) = &cfg.temporal_support {
+        locs = t.apply(&locs, &g).map_err(|e| err(&e))?;
+    }
     let localize_seconds = start.elapsed().as_secs_f64();
 
     let [_, rows, _] = data.envelope.shape();

@@ -100,6 +100,14 @@ impl BenchReport {
              throughput = frames/s of the localization stage alone.\n",
             c.seed, c.frames, c.gate_wavelengths, c.map_pixel_wavelengths, c.sigma_px, c.track_min_length
         );
+        if let Some(t) = &c.temporal_support {
+            let _ = writeln!(
+                s,
+                "Temporal support on every method: a localization is kept only with another within {} λ + {} mm/s × Δt \
+                 in {} of the {} frames on either side.\n",
+                t.tolerance_wavelengths, t.max_speed_mm_s, t.min_frames, t.frames
+            );
+        }
         for p in &self.presets {
             let filt = if p.svd_filtered { ", SVD-filtered" } else { "" };
             let _ = writeln!(

@@ -178,3 +178,108 @@ fn shipped_unet_localizes_a_simulation() {
     eprintln!("shipped U-Net on 20 frames: P {p:.3} R {r:.3}");
     assert!(r > 0.8 && p > 0.9, "P {p} R {r}");
 }
+
+/// Rows of a localization CSV as `(line, [frame, x_mm, z_mm])`.
+fn read_rows(path: &Path) -> Vec<(String, [f64; 3])> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').take(3).map(|v| v.parse().unwrap()).collect();
+            (l.to_string(), [v[0], v[1], v[2]])
+        })
+        .collect()
+}
+
+/// Detections within `gate` mm of a ground-truth bubble of the same frame (each bubble
+/// claimed once, nearest first).
+fn true_positives(rows: &[[f64; 3]], truth: &[[f64; 3]], gate: f64) -> usize {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, d) in rows.iter().enumerate() {
+        for (j, t) in truth.iter().enumerate() {
+            let dist = (d[1] - t[1]).hypot(d[2] - t[2]);
+            if d[0] == t[0] && dist <= gate {
+                pairs.push((dist, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut used_d, mut used_t) = (vec![false; rows.len()], vec![false; truth.len()]);
+    let mut n = 0;
+    for (_, i, j) in pairs {
+        if !used_d[i] && !used_t[j] {
+            (used_d[i], used_t[j]) = (true, true);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `--temporal-support`: the rows kept are exactly those with a neighbour in reach
+/// (checked here pair by pair from the meta's λ and frame rate), and they are the noise
+/// detections a low threshold lets in, not the bubbles.
+#[test]
+fn temporal_support_keeps_detections_seen_in_nearby_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "sparse");
+    let iq = dir.path().join("iq.npy");
+    let run = |out: &Path, extra: &[&str]| {
+        Command::cargo_bin("ulm")
+            .unwrap()
+            .args(["-q", "localize"])
+            .arg(&iq)
+            .arg("--out")
+            .arg(out)
+            // A low noise floor (3 × the row median, not 4): noise peaks come in beside the
+            // bubbles (measured: 159 rows for 77 bubbles, 76 of them found).
+            .args(["--method", "radial", "--noise-factor", "3", "--threshold-rel", "0.05"])
+            .args(extra)
+            .assert()
+    };
+    let (plain_csv, ts_csv) = (dir.path().join("plain.csv"), dir.path().join("ts.csv"));
+    run(&plain_csv, &[]).success();
+    run(&ts_csv, &["--temporal-support", "2", "--max-speed", "40"]).success();
+    let plain = read_rows(&plain_csv);
+    let kept = read_rows(&ts_csv);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("meta.json")).unwrap()).unwrap();
+    let (lambda, fps) = (meta["wavelength_mm"].as_f64().unwrap(), meta["frame_rate_hz"].as_f64().unwrap());
+    let expected: Vec<&String> = plain
+        .iter()
+        .filter(|(_, a)| {
+            plain.iter().any(|(_, b)| {
+                let gap = (a[0] - b[0]).abs();
+                (1.0..=2.0).contains(&gap) && (a[1] - b[1]).hypot(a[2] - b[2]) <= 0.5 * lambda + 40.0 * gap / fps
+            })
+        })
+        .map(|(l, _)| l)
+        .collect();
+    let got: Vec<&String> = kept.iter().map(|(l, _)| l).collect();
+    assert_eq!(got, expected);
+    assert!(kept.len() < plain.len(), "nothing dropped: {} rows", plain.len());
+
+    let truth: Vec<[f64; 3]> = read_rows(&dir.path().join("gt.csv")).into_iter().map(|(_, r)| r).collect();
+    let xyz = |rows: &[(String, [f64; 3])]| rows.iter().map(|(_, r)| *r).collect::<Vec<_>>();
+    let (tp_plain, tp_kept) =
+        (true_positives(&xyz(&plain), &truth, lambda / 2.0), true_positives(&xyz(&kept), &truth, lambda / 2.0));
+    let precision = |tp: usize, n: usize| tp as f64 / n as f64;
+    let (p_plain, p_kept) = (precision(tp_plain, plain.len()), precision(tp_kept, kept.len()));
+    eprintln!(
+        "plain: {} rows, {tp_plain} true (P {p_plain:.3}); kept {} rows, {tp_kept} true (P {p_kept:.3}); {} bubbles",
+        plain.len(),
+        kept.len(),
+        truth.len()
+    );
+    assert!(p_kept > p_plain + 0.2, "precision {p_plain:.3} → {p_kept:.3}");
+    assert!(tp_kept as f64 >= 0.95 * tp_plain as f64, "true detections {tp_plain} → {tp_kept}");
+
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ts.config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["temporal_support"]["frames"], 2);
+    assert_eq!(cfg["temporal_support"]["max_speed_mm_s"], 40.0);
+    assert_eq!(cfg["n_before_temporal_support"], plain.len());
+    let bad = dir.path().join("bad.csv");
+    run(&bad, &["--temporal-support", "2", "--max-speed=-1"]).code(1).stderr(contains("max_speed_mm_s"));
+    run(&bad, &["--max-speed", "40"]).code(1).stderr(contains("--temporal-support"));
+    assert!(!bad.exists());
+}

@@ -36,11 +36,13 @@ mod classical;
 pub mod detect;
 pub mod estimators;
 mod stream;
+pub mod temporal;
 
 pub use classical::{ClassicalConfig, ClassicalLocalizer};
 pub use detect::DetectConfig;
 pub use estimators::Method;
 pub use stream::{LocalizeBlocks, LocalizedBlock, localize, localize_blocks, localize_source};
+pub use temporal::TemporalSupport;
 pub use ulm_core::{Detection, Localizer};
 
 /// Errors of this crate.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use ulm_detr::Refine;
+use ulm_localize::TemporalSupport;
 use ulm_sim::{Preset, PsfModel};
 use ulm_track::{PredictorKind, SpatialIndex};
 
@@ -185,6 +186,11 @@ pub struct LocalizeConfig {
     pub detr: LearnedConfig,
     /// `unet` settings.
     pub unet: LearnedConfig,
+    /// `[localize.temporal_support]`: keep a localization only with another near it in a
+    /// neighbouring frame (every method alike; `ulm localize --temporal-support`)
+    /// [default: off]. Keys `frames`, `max_speed_mm_s`, `tolerance_wavelengths`,
+    /// `min_frames` (see `ulm_localize::TemporalSupport`).
+    pub temporal_support: Option<TemporalSupport>,
 }
 
 impl Default for LocalizeConfig {
@@ -207,6 +213,7 @@ impl Default for LocalizeConfig {
             de_detr: LearnedConfig::default(),
             detr: LearnedConfig::default(),
             unet: LearnedConfig::default(),
+            temporal_support: None,
         }
     }
 }
@@ -510,6 +517,9 @@ impl PipelineConfig {
         if l.block_frames == 0 {
             return Err("localize.block_frames must be >= 1".into());
         }
+        if let Some(t) = &l.temporal_support {
+            t.validate().map_err(|e| format!("localize.temporal_support: {e}"))?;
+        }
         crate::methods::classical_config(l, MethodName::Radial).map_err(|e| format!("localize: {e}"))?;
         if !(l.upsample >= 1 && l.upsample <= 100) {
             return Err(format!("localize.upsample must be in 1..=100, got {}", l.upsample));
@@ -645,6 +655,16 @@ mod tests {
         let text = "[input]\nframes = \"iq.npy\"\n[localize.unet]\nrefine = \"radial\"\n";
         let e = PipelineConfig::from_toml(text, Path::new("p.toml")).unwrap_err().to_string();
         assert!(e.contains("localize.unet"), "{e}");
+        let text = "[input]\nframes = \"iq.npy\"\n[localize.temporal_support]\nframes = 0\n";
+        let e = PipelineConfig::from_toml(text, Path::new("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("localize.temporal_support") && e.contains("frames"), "{e}");
+        let text = "[input]\nframes = \"iq.npy\"\n[localize.temporal_support]\nframe = 2\n";
+        let e = PipelineConfig::from_toml(text, Path::new("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("frame"), "{e}");
+        let text = "[input]\nframes = \"iq.npy\"\n[localize.temporal_support]\nmax_speed_mm_s = 80.0\n";
+        let c = PipelineConfig::from_toml(text, Path::new("p.toml")).unwrap();
+        let t = c.localize.temporal_support.unwrap();
+        assert_eq!((t.frames, t.max_speed_mm_s, t.min_frames), (2, 80.0, 1));
         let text = "[input]\nframes = \"iq.npy\"\n[localize.de-detr]\nscore_threshold = 1.5\n";
         let e = PipelineConfig::from_toml(text, Path::new("p.toml")).unwrap_err().to_string();
         assert!(e.contains("localize.de-detr.score_threshold"), "{e}");

@@ -317,14 +317,20 @@ fn run_built(
         let t = Instant::now();
         let p = opts.stages.stage(&format!("localize {m}"), "frames");
         let with_boxes = matches!(m, MethodName::DeDetr | MethodName::Detr);
-        let locs = stages::localize(frames, b.localizer.as_ref(), block, n, with_boxes, p.as_ref())
+        let mut locs = stages::localize(frames, b.localizer.as_ref(), block, n, with_boxes, p.as_ref())
             .map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
+        let n_found = locs.len();
+        if let Some(ts) = &cfg.localize.temporal_support {
+            locs = ts.apply(&locs, &geometry).map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
+        }
         let loc_secs = secs(t);
         timings.push((format!("localize {m}"), loc_secs));
         let locs_path = dir.join("locs.csv");
         ulm_io::write_localizations(&locs_path, &locs).map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
         let record = serde_json::json!({ "localizer": b.localizer.name(), "config": b.record,
-            "block_frames": block, "n_frames": n, "n_localizations": locs.len(), "seconds": loc_secs });
+            "block_frames": block, "n_frames": n, "n_localizations": locs.len(), "seconds": loc_secs,
+            "temporal_support": cfg.localize.temporal_support,
+            "n_before_temporal_support": cfg.localize.temporal_support.map(|_| n_found) });
         stages::write_json(&dir.join("locs.config.json"), &record).map_err(|e| PipelineError::stage("writing", e))?;
 
         let t = Instant::now();

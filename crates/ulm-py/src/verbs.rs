@@ -23,6 +23,7 @@ use crate::frames::{FramesIn, FramesView, ViewSource};
 use crate::methods::{self, LearnedOptions, LocalizeOptions};
 use crate::tables::{self, LocColumns, TrackColumns};
 use ulm_bench::MethodName;
+use ulm_localize::TemporalSupport;
 
 /// A `meta.json` as text, with the name its errors give (a file path, or `meta`).
 pub(crate) type MetaArg = (String, String);
@@ -267,7 +268,8 @@ pub fn bandpass<'py>(
 #[pyo3(signature = (frames, meta, method="radial", patch=5, threshold_rel=0.1, threshold_abs=None,
     noise_factor=4.0, max_per_frame=None, min_separation_px=0.0, border_margin_px=0, max_maxima_in_patch=3,
     crowd_level=0.25, max_shift_px=None, upsample=10, morph_level=0.5, block_frames=None, weights=None,
-    score_threshold=None, search_dirs=Vec::new(), pixel_pitch=None, native_pitch=false))]
+    score_threshold=None, search_dirs=Vec::new(), pixel_pitch=None, native_pitch=false, temporal_support=0,
+    max_speed=50.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn localize<'py>(
     py: Python<'py>,
@@ -292,7 +294,17 @@ pub fn localize<'py>(
     search_dirs: Vec<PathBuf>,
     pixel_pitch: Option<f64>,
     native_pitch: bool,
+    temporal_support: usize,
+    max_speed: f64,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
+    let temporal = match temporal_support {
+        0 => None,
+        frames => {
+            let t = TemporalSupport { frames, max_speed_mm_s: max_speed, ..TemporalSupport::default() };
+            t.validate().map_err(errors::to_py)?;
+            Some(t)
+        }
+    };
     let opts = LocalizeOptions {
         patch,
         threshold_rel,
@@ -341,9 +353,15 @@ pub fn localize<'py>(
             out.w_mm.get_or_insert_with(|| vec![f64::NAN; n]);
             out.h_mm.get_or_insert_with(|| vec![f64::NAN; n]);
         }
-        out
+        let n_found = out.len();
+        match &temporal {
+            Some(t) => t.apply(&out, &g).map(|kept| (kept, Some(n_found))),
+            None => Ok((out, None)),
+        }
     });
-    let config = serde_json::json!({ "localizer": localizer.name(), "config": cfg, "block_frames": block_frames });
+    let (locs, n_found) = locs.map_err(errors::to_py)?;
+    let config = serde_json::json!({ "localizer": localizer.name(), "config": cfg, "block_frames": block_frames,
+        "temporal_support": temporal, "n_before_temporal_support": n_found });
     Ok((tables::localizations_to_py(py, locs)?, json(&config)?))
 }
 

@@ -62,6 +62,8 @@ def test_read_returns_the_files_frames_and_meta(cli_sim):
         ("radial", {}, []),
         ("gaussian", {"patch": 7, "threshold_rel": 0.2, "max_per_frame": 4}, ["--patch", 7, "--threshold-rel", 0.2, "--max-per-frame", 4]),
         ("interp", {"upsample": 4, "noise_factor": 0.0}, ["--upsample", 4, "--noise-factor", 0]),
+        ("radial", {"noise_factor": 3.0, "temporal_support": 2, "max_speed": 40.0},
+         ["--noise-factor", 3, "--temporal-support", 2, "--max-speed", 40]),
     ],
 )
 def test_localize_equals_cli(py_sim, cli_sim, tmp_path, method, py_opts, cli_opts):
@@ -70,6 +72,14 @@ def test_localize_equals_cli(py_sim, cli_sim, tmp_path, method, py_opts, cli_opt
     locs = ulm.localize(py_sim["iq"], py_sim["meta"], method=method, **py_opts)
     assert_same_table(locs, out)
     assert locs.attrs["ulm"]["localizer"] == method
+    ts = locs.attrs["ulm"]["temporal_support"]
+    if "temporal_support" in py_opts:
+        assert (ts["frames"], ts["max_speed_mm_s"]) == (2, 40.0)
+        # Rows were dropped: the same call without the filter finds more.
+        plain = ulm.localize(py_sim["iq"], py_sim["meta"], method=method, noise_factor=3.0)
+        assert locs.attrs["ulm"]["n_before_temporal_support"] == len(plain) > len(locs)
+    else:
+        assert ts is None
 
 
 def test_localize_envelope_in_place_equals_cli(cli_sim, tmp_path):

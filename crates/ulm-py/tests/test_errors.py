@@ -54,6 +54,8 @@ def test_bad_option_has_the_library_message(cli_sim, tmp_path):
         ulm.localize(env, cli_sim / "meta.json", patch=4)
     assert "patch must be odd and >= 3, got 4" in str(e.value)
     assert cli_error("localize", cli_sim / "envelope.npy", "--patch", 4, "--out", tmp_path / "l.csv") == str(e.value)
+    with pytest.raises(ulm.UlmError, match="temporal support: max_speed_mm_s must be finite and >= 0, got -1"):
+        ulm.localize(env, cli_sim / "meta.json", temporal_support=2, max_speed=-1.0)
 
 
 def test_unknown_method_lists_the_known_ones(cli_sim):

@@ -50,6 +50,9 @@ pub struct Args {
     /// `128,128` for a quick run.
     #[arg(long, value_name = "ROWS,COLS", value_delimiter = ',', num_args = 2)]
     grid: Option<Vec<usize>>,
+    /// The temporal-support filter, applied to every method alike.
+    #[command(flatten)]
+    temporal: super::TemporalArgs,
     /// Output folder for bench.md and bench.json (created).
     #[arg(short, long, value_name = "DIR", default_value = "out/bench")]
     out: PathBuf,
@@ -81,6 +84,7 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<()> {
     cfg.seed = a.seed;
     cfg.gate_wavelengths = a.gate_wavelengths;
     cfg.grid = a.grid.as_ref().map(|g| (g[0], g[1]));
+    cfg.temporal_support = a.temporal.config()?;
     let prepared = methods.iter().map(|&m| Prepared::new(m, || weights(&a, m), None)).collect::<Result<Vec<_>, _>>()?;
     for p in prepared.iter() {
         if let Err(reason) = &p.state {

@@ -119,6 +119,9 @@ pub struct Args {
     /// The learned detectors' options.
     #[command(flatten)]
     detector: DetectorArgs,
+    /// The temporal-support filter (any method).
+    #[command(flatten)]
+    temporal: super::TemporalArgs,
 }
 
 /// Validated configuration from the raw options.
@@ -144,6 +147,7 @@ fn build_config(a: &Args) -> anyhow::Result<ClassicalConfig> {
 /// Runs `ulm localize`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let method = MethodName::from(args.method);
+    let temporal = args.temporal.config()?;
     let learned = method.is_learned().then_some(method);
     let (localizer, cfg): (Box<dyn Localizer>, serde_json::Value) = match learned {
         Some(method) => detector::build(method, &args.detector, args.patch)?,
@@ -163,6 +167,10 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
     let mut locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), block_frames, &bar)
         .with_context(|| format!("localizing {}", args.frames.display()))?;
+    let n_found = locs.len();
+    if let Some(t) = &temporal {
+        locs = t.apply(&locs, source.geometry()).context("temporal support")?;
+    }
     if matches!(learned, Some(MethodName::DeDetr | MethodName::Detr)) {
         // Detectors always write their box columns, even when nothing was found.
         let n = locs.len();
@@ -181,8 +189,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         "block_frames": block_frames,
         "n_frames": n,
         "n_localizations": locs.len(),
+        "temporal_support": temporal,
+        "n_before_temporal_support": temporal.map(|_| n_found),
     });
     output::write_run_config(&output::config_path(&args.out), "localize", config)?;
-    ctx.summary(format_args!("{} localizations in {n} frames; wrote {}", locs.len(), args.out.display()));
+    let dropped = match temporal {
+        Some(_) => format!(" ({} without temporal support dropped)", n_found - locs.len()),
+        None => String::new(),
+    };
+    ctx.summary(format_args!("{} localizations in {n} frames{dropped}; wrote {}", locs.len(), args.out.display()));
     Ok(())
 }

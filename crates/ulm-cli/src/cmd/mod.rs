@@ -16,6 +16,36 @@ pub mod simulate;
 pub mod track;
 pub mod train;
 
+/// The temporal-support filter's options (`ulm localize`, `ulm bench`): see
+/// `ulm_localize::temporal`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemporalArgs {
+    /// Keep a localization only if another is found near it in at least one of the K
+    /// frames before or after it (within λ/2 plus the distance a bubble covers at
+    /// --max-speed): drops isolated false detections such as noise peaks; 0 = off.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub temporal_support: usize,
+    /// With --temporal-support: the fastest bubble expected, mm/s.
+    #[arg(long, default_value_t = 50.0, value_name = "MM_S", requires = "temporal_support")]
+    pub max_speed: f64,
+}
+
+impl TemporalArgs {
+    /// The validated filter settings; `None` when off.
+    pub fn config(&self) -> anyhow::Result<Option<ulm_localize::TemporalSupport>> {
+        if self.temporal_support == 0 {
+            return Ok(None);
+        }
+        let s = ulm_localize::TemporalSupport {
+            frames: self.temporal_support,
+            max_speed_mm_s: self.max_speed,
+            ..ulm_localize::TemporalSupport::default()
+        };
+        s.validate().map_err(|e| anyhow::anyhow!("--temporal-support/--max-speed: {e}"))?;
+        Ok(Some(s))
+    }
+}
+
 /// What every subcommand gets besides its own options.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {

@@ -349,6 +349,8 @@ def localize(
     score_threshold: Optional[float] = None,
     pixel_pitch: Optional[float] = None,
     native_pitch: bool = False,
+    temporal_support: int = 0,
+    max_speed: float = 50.0,
 ) -> pd.DataFrame:
     """Localize microbubbles in every frame (``ulm localize``).
 
@@ -418,6 +420,13 @@ def localize(
         folder's (its ``inference.json``, else the pitch of its training patches).
     native_pitch : bool, default False
         ``de-detr``/``detr``: use the frames as given, without resampling.
+    temporal_support : int, default 0
+        Any method: keep a localization only if another lies near it in at least one of
+        the ``temporal_support`` frames before or after it (within λ/2 plus the distance
+        a bubble covers at ``max_speed``); drops isolated false detections such as noise
+        peaks. 0 = off (``ulm localize --temporal-support``).
+    max_speed : float, default 50.0
+        With ``temporal_support``: the fastest bubble expected, mm/s.
 
     Returns
     -------
@@ -465,6 +474,8 @@ def localize(
         [os.path.dirname(os.path.abspath(__file__))],
         pixel_pitch,
         native_pitch,
+        temporal_support,
+        max_speed,
     )
     df = _frame(pairs)
     df.attrs["ulm"] = json.loads(config)

@@ -73,6 +73,8 @@ def localize(
     search_dirs: List[str] = ...,
     pixel_pitch: Optional[float] = None,
     native_pitch: bool = False,
+    temporal_support: int = 0,
+    max_speed: float = 50.0,
 ) -> Tuple[Columns, str]: ...
 def track(
     locs: Dict[str, npt.NDArray[Any]],
