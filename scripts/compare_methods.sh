@@ -2,6 +2,7 @@
 # Localization methods side by side on the same held-out simulated frames (λ/2 gate).
 #
 #   ULM=target/debug/ulm FRAMES=200 scripts/compare_methods.sh OUT_DIR METHOD[=WEIGHTS] ...
+#   LOCALIZE_ARGS="--temporal-support 2" (options given to every `ulm localize`)
 #   e.g. scripts/compare_methods.sh /tmp/cmp radial gaussian de-detr=runs/ddetr-randomized-128/best unet=models/unet
 #
 # Data (seed 101, never used for training): sparse, dense, tissue (after the SVD filter) and
@@ -50,6 +51,8 @@ PY
     method=${m%%=*}
     extra=()
     [[ "$m" == *=* ]] && extra=(--weights "${m#*=}")
+    # shellcheck disable=SC2206
+    extra+=(${LOCALIZE_ARGS:-})
     t0=$(date +%s.%N)
     "$ULM" -q localize "$frames" --meta "$d/sim/meta.json" --method "$method" "${extra[@]}" --out "$d/$method.csv"
     t1=$(date +%s.%N)

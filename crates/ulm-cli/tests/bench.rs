@@ -192,3 +192,37 @@ fn unknown_methods_and_presets_fail_with_the_known_names() {
         .stderr(contains("sparce"));
     assert!(!dir.path().join("bench.json").exists());
 }
+
+/// `--temporal-support`: the bench scores what `ulm localize --temporal-support` writes.
+#[test]
+fn bench_with_temporal_support_scores_the_filtered_localizations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let (frames, seed) = ("8", "32");
+    ulm(&["bench", "--preset", "sparse", "--frames", frames, "--seed", seed, "--methods", "radial"]
+        .into_iter()
+        .chain(["--temporal-support", "1", "--max-speed", "60", "--out", s(&out)])
+        .collect::<Vec<_>>());
+    let bench = json(&out.join("bench.json"));
+    assert_eq!(bench["config"]["temporal_support"]["frames"], 1);
+    let md = std::fs::read_to_string(out.join("bench.md")).unwrap();
+    assert!(md.contains("Temporal support on every method") && md.contains("60 mm/s"), "{md}");
+    let sim = dir.path().join("sim");
+    ulm(&["simulate", "--preset", "sparse", "--frames", frames, "--seed", seed, "--out", s(&sim)]);
+    let (locs, eval) = (dir.path().join("locs.csv"), dir.path().join("eval.json"));
+    let meta = sim.join("meta.json");
+    ulm(&["localize", s(&sim.join("iq.npy")), "--meta", s(&meta), "--method", "radial", "--out", s(&locs)]
+        .into_iter()
+        .chain(["--temporal-support", "1", "--max-speed", "60"])
+        .collect::<Vec<_>>());
+    ulm(&["eval", "--pred", s(&locs), "--gt", s(&sim.join("gt.csv")), "--meta", s(&meta), "--json", s(&eval)]);
+    let row = &bench["presets"][0]["methods"][0];
+    assert_eq!(row["method"], "radial");
+    assert_close(&row["scores"]["eval"], &json(&eval)["report"], "sparse/radial with temporal support");
+    let n = std::fs::read_to_string(&locs).unwrap().lines().count() - 1;
+    assert_eq!(row["scores"]["n_localizations"].as_u64().unwrap() as usize, n);
+    // The filter dropped rows here, so the equality above tells filtered from unfiltered.
+    let plain = dir.path().join("plain.csv");
+    ulm(&["localize", s(&sim.join("iq.npy")), "--meta", s(&meta), "--method", "radial", "--out", s(&plain)]);
+    assert!(std::fs::read_to_string(&plain).unwrap().lines().count() - 1 > n);
+}

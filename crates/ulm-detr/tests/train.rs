@@ -7,7 +7,8 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ulm_data::sim_source::{SimSource, SimSourceConfig};
-use ulm_detr::train::{DataSpec, DeformableDetrTask, ModelKind, ModelSpec, TrainFile};
+use ulm_detr::backbone::BackboneConfig;
+use ulm_detr::train::{DataSpec, DeformableDetrTask, DetrTask, ModelKind, ModelSpec, TrainFile};
 use ulm_detr::weights::module_tensors;
 use ulm_sim::Preset;
 use ulm_train::{RunOptions, ScheduleKind, TrainConfig, TrainTask, backend_rng_lock, train};
@@ -96,6 +97,38 @@ fn proposal_nms_is_checked() {
     for (two_stage, nms) in [(false, "0.7"), (true, "0"), (true, "1.5"), (true, "nan")] {
         let e = with(two_stage, nms).unwrap_err().to_string();
         assert!(e.contains("proposal_nms") && e.contains("train.example.toml"), "{e}");
+    }
+}
+
+/// `feature_stage`: DETR reads the backbone stage asked for (stage 2 of `tiny`: stride 8,
+/// 16 × 16 tokens from a 128² patch, 32 channels); other kinds and stages are errors.
+#[test]
+fn detr_feature_stage_sets_the_token_grid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train.example.toml");
+    let text = std::fs::read_to_string(&root).unwrap();
+    let with = |kind: &str, stage: &str| {
+        let t = text
+            .replace("kind = \"deformable-detr\"      #", &format!("kind = \"{kind}\"\nfeature_stage = {stage} #"))
+            .replace("box_refine = true", "box_refine = false");
+        TrainFile::parse(&t, &root)
+    };
+    let file = with("detr", "2").unwrap();
+    assert_eq!(file.model.feature_stage, Some(2));
+    let task = DetrTask::from_spec(&file.model);
+    let model = {
+        let _rng = backend_rng_lock();
+        task.init_model(&Device::flex())
+    };
+    let features = model.backbone.forward(Tensor::<4>::zeros([1, 1, 128, 128], &Device::flex()));
+    assert_eq!(features.len(), 1);
+    assert_eq!(features[0].dims(), [1, 32, 16, 16]);
+    // The default: stage 3, stride 16.
+    let default = DetrTask::from_spec(&with("detr", "3").unwrap().model);
+    let BackboneConfig::ResNet(r) = &default.config.backbone else { panic!("ResNet backbone") };
+    assert_eq!(r.out_stages, vec![3]);
+    for (kind, stage) in [("deformable-detr", "2"), ("detr", "0"), ("detr", "5")] {
+        let e = with(kind, stage).unwrap_err().to_string();
+        assert!(e.contains("feature_stage") && e.contains("train.example.toml"), "{kind} {stage}: {e}");
     }
 }
 
