@@ -78,6 +78,12 @@ pub struct DeformableDetrConfig {
     /// Default `None`: plain top-k (the reference). Not in HuggingFace's config; a model
     /// folder without it loads as `None`.
     pub two_stage_nms: Option<f64>,
+    /// Two-stage: distinct proposals by their centres instead (exclusive with
+    /// `two_stage_nms`): a proposal whose centre lies closer than this many input pixels
+    /// to a better-scored kept one's is passed over
+    /// ([`crate::two_stage::distinct_top_k_centre`]). Default `None`; a model folder
+    /// without it loads as `None`.
+    pub two_stage_nms_px: Option<f64>,
 }
 
 impl DeformableDetrConfig {
@@ -121,6 +127,14 @@ impl DeformableDetrConfig {
             && !(t.is_finite() && t > 0.0 && t <= 1.0)
         {
             return Err(format!("two_stage_nms = {t} must be in (0, 1]"));
+        }
+        if let Some(px) = self.two_stage_nms_px {
+            if !(px.is_finite() && px > 0.0) {
+                return Err(format!("two_stage_nms_px = {px} must be > 0 pixels"));
+            }
+            if self.two_stage_nms.is_some() {
+                return Err("two_stage_nms and two_stage_nms_px are two rules for the same choice: set one".into());
+            }
         }
         Ok(())
     }

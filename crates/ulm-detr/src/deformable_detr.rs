@@ -15,7 +15,7 @@ use crate::deformable_transformer::{DeformableDecoder, DeformableEncoder, Deform
 use crate::dn::DnBatch;
 use crate::heads::{Mlp, MlpConfig, class_head_with_prior};
 use crate::position::{PositionEmbeddingSine, PositionEmbeddingSineConfig};
-use crate::two_stage::TwoStage;
+use crate::two_stage::{Distinct, TwoStage};
 
 /// Projection of one backbone level (or an extra level) to `d_model` channels.
 #[derive(Module, Debug)]
@@ -85,6 +85,9 @@ pub struct DeformableDetr {
     /// Two-stage distinct-proposal IoU ([`crate::two_stage::distinct_top_k`]); `None`: plain
     /// top-k.
     pub two_stage_nms: Option<f64>,
+    /// Two-stage distinct proposals by centre distance, input pixels
+    /// ([`crate::two_stage::distinct_top_k_centre`]); exclusive with `two_stage_nms`.
+    pub two_stage_nms_px: Option<f64>,
 }
 
 impl DeformableDetrConfig {
@@ -169,6 +172,7 @@ impl DeformableDetrConfig {
             with_box_refine: self.with_box_refine || self.two_stage,
             two_stage_num_proposals: self.two_stage_num_proposals,
             two_stage_nms: self.two_stage_nms,
+            two_stage_nms_px: self.two_stage_nms_px,
         }
     }
 }
@@ -198,6 +202,7 @@ impl DeformableDetr {
         dn: Option<&DnBatch>,
     ) -> (DeformableDetrOutput, Option<Vec<(Tensor<3>, Tensor<3>)>>) {
         let device = pixel_values.device();
+        let [_, _, image_h, image_w] = pixel_values.dims();
         // one [b, c_l, h_l, w_l] per backbone level
         let features = self.backbone.forward(pixel_values);
         let mut sources: Vec<Tensor<4>> = Vec::new();
@@ -239,7 +244,10 @@ impl DeformableDetr {
                         &self.class_embed[last],
                         &self.bbox_embed[last],
                         self.two_stage_num_proposals,
-                        self.two_stage_nms,
+                        match (self.two_stage_nms_px, self.two_stage_nms) {
+                            (Some(min_px), _) => Some(Distinct::Centre { min_px, size: [image_h, image_w] }),
+                            (None, iou) => iou.map(Distinct::Iou),
+                        },
                     );
                     (p.query_pos, p.tgt, p.reference_points, Some(p.enc_outputs))
                 }

@@ -117,6 +117,13 @@ pub struct ModelSpec {
     /// around one strong bubble can fill many query slots and crowd weak bubbles out. Stored
     /// in the model's config, so inference selects the same way. Default none.
     pub proposal_nms: Option<f64>,
+    /// Two-stage Deformable DETR: distinct proposals judged by their centres instead of
+    /// their boxes (exclusive with `proposal_nms`): a proposal whose centre lies closer than
+    /// this many patch pixels to a better-scored chosen one's is passed over. Bubble boxes
+    /// are a PSF wide, so an IoU bound also passes over the second of two bubbles a PSF
+    /// width apart; a distance of about λ/2 keeps both and still drops the duplicates on
+    /// one bubble. Stored in the model's config. Default none.
+    pub proposal_nms_px: Option<f64>,
     /// DETR: the backbone stage whose features the transformer sees, 1–4 (`tiny`:
     /// strides 4, 8, 16, 32; `paper`: ResNet-50's, the same strides). A finer stage gives
     /// the global-attention encoder more tokens (`(patch / stride)²`) and the decoder finer
@@ -149,6 +156,7 @@ impl Default for ModelSpec {
             backbone_init: None,
             proposal_assign: ProposalAssign::Hungarian,
             proposal_nms: None,
+            proposal_nms_px: None,
             feature_stage: None,
             heatmap_sigma_px: 2.0,
             offset_weight: 1.0,
@@ -283,6 +291,21 @@ impl TrainFile {
             }
             if !(t.is_finite() && t > 0.0 && t <= 1.0) {
                 return Err(err(format!("model.proposal_nms must be an IoU in (0, 1], got {t}")));
+            }
+        }
+        if let Some(px) = m.proposal_nms_px {
+            if !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
+                return Err(err(
+                    "model.proposal_nms_px needs kind = \"deformable-detr\" with two_stage = true (it selects the \
+                     two-stage encoder proposals)"
+                        .into(),
+                ));
+            }
+            if m.proposal_nms.is_some() {
+                return Err(err("model.proposal_nms and model.proposal_nms_px: set one, not both".into()));
+            }
+            if !(px.is_finite() && px > 0.0 && px <= 64.0) {
+                return Err(err(format!("model.proposal_nms_px must be a distance in (0, 64] pixels, got {px}")));
             }
         }
         if let Some(stage) = m.feature_stage {
@@ -426,6 +449,7 @@ impl DeformableDetrTask {
             .with_with_box_refine(spec.box_refine)
             .with_two_stage(spec.two_stage)
             .with_two_stage_nms(spec.proposal_nms)
+            .with_two_stage_nms_px(spec.proposal_nms_px)
             .with_dropout(dropout);
         Self {
             config,

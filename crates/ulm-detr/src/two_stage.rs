@@ -109,18 +109,46 @@ fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
 ///
 /// `boxes` are `(cx, cy, w, h)`, one per score.
 pub fn distinct_top_k(scores: &[f32], boxes: &[[f32; 4]], k: usize, max_iou: f32) -> Vec<usize> {
+    let corners: Vec<[f64; 4]> = boxes.iter().map(|&b| cxcywh_to_xyxy(b)).collect();
+    distinct_top_k_with(scores, k, |i, j| iou(corners[i], corners[j]) > f64::from(max_iou))
+}
+
+/// [`distinct_top_k`] with "the same bubble" judged by the box centres instead of the
+/// boxes (`[model] proposal_nms_px`): a proposal whose centre lies closer than `min_px`
+/// pixels to an already kept one's is passed over. `boxes` are normalised `(cx, cy, w, h)`
+/// on an image of `size = [h, w]` pixels. For point-like objects whose boxes are a PSF
+/// wide, an IoU bound also passes over the second of two bubbles a PSF width apart; a
+/// centre distance tells them apart.
+pub fn distinct_top_k_centre(
+    scores: &[f32],
+    boxes: &[[f32; 4]],
+    k: usize,
+    min_px: f64,
+    size: [usize; 2],
+) -> Vec<usize> {
+    let (h, w) = (size[0] as f64, size[1] as f64);
+    distinct_top_k_with(scores, k, |i, j| {
+        let dx = (f64::from(boxes[i][0]) - f64::from(boxes[j][0])) * w;
+        let dy = (f64::from(boxes[i][1]) - f64::from(boxes[j][1])) * h;
+        // NaN centres never count as the same bubble (as NaN boxes have IoU 0).
+        dx.hypot(dy) < min_px
+    })
+}
+
+/// The selection of [`distinct_top_k`], with `same(i, j)` saying whether proposals `i`
+/// and `j` are the same object.
+fn distinct_top_k_with(scores: &[f32], k: usize, same: impl Fn(usize, usize) -> bool) -> Vec<usize> {
     let k = k.min(scores.len());
     let mut order: Vec<usize> = (0..scores.len()).collect();
     let key = |i: usize| if scores[i].is_nan() { f32::NEG_INFINITY } else { scores[i] };
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
-    let corners: Vec<[f64; 4]> = boxes.iter().map(|&b| cxcywh_to_xyxy(b)).collect();
     let mut kept: Vec<usize> = Vec::with_capacity(k);
     let mut suppressed = Vec::new();
     for &i in &order {
         if kept.len() == k {
             break;
         }
-        if kept.iter().any(|&j| iou(corners[i], corners[j]) > f64::from(max_iou)) {
+        if kept.iter().any(|&j| same(i, j)) {
             suppressed.push(i);
         } else {
             kept.push(i);
@@ -129,6 +157,20 @@ pub fn distinct_top_k(scores: &[f32], boxes: &[[f32; 4]], k: usize, max_iou: f32
     let missing = k - kept.len();
     kept.extend(suppressed.into_iter().take(missing));
     kept
+}
+
+/// How two-stage proposals are made distinct (see [`distinct_top_k`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Distinct {
+    /// Boxes overlapping by an IoU above this are the same object.
+    Iou(f64),
+    /// Centres closer than `min_px` pixels of the `size = [h, w]` input are the same object.
+    Centre {
+        /// Smallest distance between two kept proposals' centres, pixels.
+        min_px: f64,
+        /// Input image `[h, w]`, pixels.
+        size: [usize; 2],
+    },
 }
 
 impl TwoStage {
@@ -144,7 +186,7 @@ impl TwoStage {
         class_head: &Linear,
         box_head: &Mlp,
         top_k: usize,
-        nms: Option<f64>,
+        nms: Option<Distinct>,
     ) -> Proposals {
         let [b, len, d] = memory.dims();
         let device = memory.device();
@@ -181,7 +223,7 @@ impl TwoStage {
         // [b, k]
         let idx = match nms {
             None => scores.topk_with_indices(k, 1).1,
-            Some(max_iou) => {
+            Some(rule) => {
                 let floats = |t: Tensor<3>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
                 let s = floats(scores.reshape([b, len, 1]));
                 let c = floats(sigmoid(enc_coord.clone().detach()));
@@ -189,7 +231,11 @@ impl TwoStage {
                 for bi in 0..b {
                     let boxes: Vec<[f32; 4]> =
                         c[bi * len * 4..(bi + 1) * len * 4].chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
-                    let sel = distinct_top_k(&s[bi * len..(bi + 1) * len], &boxes, k, max_iou as f32);
+                    let scores = &s[bi * len..(bi + 1) * len];
+                    let sel = match rule {
+                        Distinct::Iou(max_iou) => distinct_top_k(scores, &boxes, k, max_iou as f32),
+                        Distinct::Centre { min_px, size } => distinct_top_k_centre(scores, &boxes, k, min_px, size),
+                    };
                     flat.extend(sel.into_iter().map(|i| i as i64));
                 }
                 Tensor::<2, Int>::from_data(TensorData::new(flat, [b, k]), &device)
@@ -245,6 +291,28 @@ mod tests {
         assert_eq!(distinct_top_k(&[f32::NAN, 0.5], &boxes[..2], 5, 0.3), vec![1, 0]);
     }
 
+    #[test]
+    fn distinct_top_k_centre_by_hand() {
+        // A 100 × 50 px image (h × w): centres in pixels (x, y) = (cx·50, cy·100).
+        // 0 at (10, 10); 1 at (11, 10), 1 px away; 2 at (10, 12.5), 2.5 px from 0 and
+        // 2.69 from 1; 3 far away. Boxes 4 px wide: 0 and 2 overlap by IoU 0.23, 0 and 1
+        // by 0.6.
+        let px = |x: f32, y: f32| [x / 50.0, y / 100.0, 4.0 / 50.0, 4.0 / 100.0];
+        let boxes = [px(10.0, 10.0), px(11.0, 10.0), px(10.0, 12.5), px(40.0, 80.0)];
+        let scores = [0.9, 0.8, 0.7, 0.1];
+        // 1.5 px: 1 is the same bubble as 0; 2 is another bubble (an IoU bound of 0.15
+        // would pass over it too).
+        assert_eq!(distinct_top_k_centre(&scores, &boxes, 3, 1.5, [100, 50]), vec![0, 2, 3]);
+        assert_eq!(distinct_top_k(&scores, &boxes, 3, 0.15), vec![0, 3, 1]);
+        // 3 px: 2 goes too, and 1 fills the last slot
+        assert_eq!(distinct_top_k_centre(&scores, &boxes, 3, 3.0, [100, 50]), vec![0, 3, 1]);
+        // 0.5 px: plain top-k
+        assert_eq!(distinct_top_k_centre(&scores, &boxes, 3, 0.5, [100, 50]), vec![0, 1, 2]);
+        // NaN centres are never the same bubble
+        let nan = [[f32::NAN, 0.1, 0.1, 0.1], [f32::NAN, 0.1, 0.1, 0.1]];
+        assert_eq!(distinct_top_k_centre(&[0.9, 0.8], &nan, 2, 3.0, [100, 50]), vec![0, 1]);
+    }
+
     /// The model uses the selection: an IoU bound of 1 is plain top-k (same outputs), and a
     /// tight one changes the queries while keeping their number. (Freshly initialised
     /// proposals are tiny boxes that never overlap, so the encoder box head's bias is set to
@@ -265,6 +333,7 @@ mod tests {
         let out = |nms: Option<f64>| {
             let mut m = plain.clone();
             m.two_stage_nms = nms;
+            m.two_stage_nms_px = None;
             m.forward(x.clone()).pred_boxes
         };
         let base = out(None);
@@ -273,6 +342,17 @@ mod tests {
         let tight = out(Some(0.3));
         assert_eq!(tight.dims(), [2, 20, 4]);
         assert!(diff(tight) > 1e-3);
+        // By centre distance: a distance below any two centres' is plain top-k; a wide
+        // one changes the queries.
+        let by_centre = |px: f64| {
+            let mut m = plain.clone();
+            m.two_stage_nms_px = Some(px);
+            m.forward(x.clone()).pred_boxes
+        };
+        assert_eq!(diff(by_centre(1e-6)), 0.0);
+        let wide = by_centre(8.0);
+        assert_eq!(wide.dims(), [2, 20, 4]);
+        assert!(diff(wide) > 1e-3);
     }
 
     #[test]

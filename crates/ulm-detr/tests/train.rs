@@ -98,6 +98,24 @@ fn proposal_nms_is_checked() {
         let e = with(two_stage, nms).unwrap_err().to_string();
         assert!(e.contains("proposal_nms") && e.contains("train.example.toml"), "{e}");
     }
+    // By centre distance: into the model's config; exclusive with the IoU bound.
+    let with_px = |two_stage: bool, extra: &str| {
+        let t = text.replace("two_stage = false", &format!("two_stage = {two_stage}\n{extra}"));
+        TrainFile::parse(&t, &root)
+    };
+    let file = with_px(true, "proposal_nms_px = 1.5").unwrap();
+    assert_eq!(file.model.proposal_nms_px, Some(1.5));
+    let task = DeformableDetrTask::from_spec(&file.model);
+    assert_eq!((task.config.two_stage_nms_px, task.config.two_stage_nms), (Some(1.5), None));
+    for (two_stage, extra) in [
+        (false, "proposal_nms_px = 1.5"),
+        (true, "proposal_nms_px = 0"),
+        (true, "proposal_nms_px = -2"),
+        (true, "proposal_nms_px = 1.5\nproposal_nms = 0.3"),
+    ] {
+        let e = with_px(two_stage, extra).unwrap_err().to_string();
+        assert!(e.contains("proposal_nms_px") && e.contains("train.example.toml"), "{extra}: {e}");
+    }
 }
 
 /// `feature_stage`: DETR reads the backbone stage asked for (stage 2 of `tiny`: stride 8,
