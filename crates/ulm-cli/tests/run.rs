@@ -148,3 +148,32 @@ fn bad_config_names_the_file_and_the_key() {
         }
     }
 }
+
+/// `[localize.temporal_support]`: the pipeline writes what `ulm localize
+/// --temporal-support` writes on the same frames, and records how many rows it dropped.
+#[test]
+fn pipeline_temporal_support_equals_the_localize_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("p.toml");
+    let text = "[input.simulate]\npreset = \"sparse\"\nframes = 40\nseed = 4\nrows = 64\ncols = 64\n\
+                [filter]\nsvd = false\n[localize]\nmethods = [\"radial\"]\nnoise_factor = 3.0\n\
+                [localize.temporal_support]\nframes = 2\nmax_speed_mm_s = 40.0\n";
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.path().join("out");
+    ulm().args(["-q", "run", "--config"]).arg(&cfg).arg("--out").arg(&out).assert().success();
+    let cli = dir.path().join("cli.csv");
+    ulm()
+        .args(["-q", "localize"])
+        .arg(out.join("sim/iq.npy"))
+        .args(["--method", "radial", "--noise-factor", "3", "--temporal-support", "2", "--max-speed", "40", "--out"])
+        .arg(&cli)
+        .assert()
+        .success();
+    let ours = std::fs::read_to_string(out.join("radial/locs.csv")).unwrap();
+    assert_eq!(ours, std::fs::read_to_string(&cli).unwrap());
+    let record = json(&out.join("radial/locs.config.json"));
+    let n = ours.lines().count() - 1;
+    assert_eq!(record["n_localizations"].as_u64().unwrap() as usize, n);
+    assert!(record["n_before_temporal_support"].as_u64().unwrap() as usize > n, "{record}");
+    assert_eq!(record["temporal_support"]["max_speed_mm_s"], 40.0);
+}
