@@ -281,25 +281,24 @@ impl TrainFile {
                     .into(),
             ));
         }
+        let selects_proposals = |key: &str| {
+            err(format!(
+                "model.{key} needs kind = \"deformable-detr\" with two_stage = true (it selects the two-stage \
+                 encoder proposals)"
+            ))
+        };
+        let two_stage_detr = m.kind == ModelKind::DeformableDetr && m.two_stage;
         if let Some(t) = m.proposal_nms {
-            if !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
-                return Err(err(
-                    "model.proposal_nms needs kind = \"deformable-detr\" with two_stage = true (it selects the \
-                     two-stage encoder proposals)"
-                        .into(),
-                ));
+            if !two_stage_detr {
+                return Err(selects_proposals("proposal_nms"));
             }
             if !(t.is_finite() && t > 0.0 && t <= 1.0) {
                 return Err(err(format!("model.proposal_nms must be an IoU in (0, 1], got {t}")));
             }
         }
         if let Some(px) = m.proposal_nms_px {
-            if !(m.kind == ModelKind::DeformableDetr && m.two_stage) {
-                return Err(err(
-                    "model.proposal_nms_px needs kind = \"deformable-detr\" with two_stage = true (it selects the \
-                     two-stage encoder proposals)"
-                        .into(),
-                ));
+            if !two_stage_detr {
+                return Err(selects_proposals("proposal_nms_px"));
             }
             if m.proposal_nms.is_some() {
                 return Err(err("model.proposal_nms and model.proposal_nms_px: set one, not both".into()));
