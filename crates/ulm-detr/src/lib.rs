@@ -42,6 +42,7 @@ pub mod heads;
 pub mod localizer;
 pub mod matcher;
 pub mod ms_deform_attn;
+pub mod pointwise;
 pub mod position;
 pub mod postprocess;
 pub mod pretrain;

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::frozen_bn::{FrozenBatchNorm2d, FrozenBatchNorm2dConfig};
+use crate::pointwise;
 
 /// Residual block flavour.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -188,13 +189,13 @@ impl Block {
     /// - `x`: `[b, c_in, h, w]` → `[b, c_out, h / stride, w / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(pointwise::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
+        let y = relu(self.bn1.forward(pointwise::conv2d(&self.conv1, x)));
         let y = self.bn2.forward(self.conv2.forward(y));
         let y = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(conv3.forward(relu(y))),
+            (Some(conv3), Some(bn3)) => bn3.forward(pointwise::conv2d(conv3, relu(y))),
             _ => y,
         };
         relu(y + identity)

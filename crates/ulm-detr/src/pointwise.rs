@@ -1,0 +1,105 @@
+//! 1 × 1 convolutions as one batched matrix product.
+//!
+//! burn-flex computes a convolution's weight gradient as another convolution (the batch as
+//! channels, the output gradient as kernel); for a 1 × 1 kernel that is a long chain of
+//! thin products. The same layer written as `W · X` (`[c_out, c_in] × [b, c_in, h·w]`)
+//! gets its gradients from two full-size matrix products instead. Measured on this CPU
+//! (forward + backward, batch 8, release): 256 → 64 channels at 64² 219 → 62 ms, 64 → 256
+//! at 64² 174 → 113 ms, 512 → 128 at 32² 98 → 41 ms, 1024 → 256 at 16² 56 → 28 ms. 3 × 3
+//! kernels written as unfold + product were slower (unfold's backward), so they keep
+//! burn's convolution.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
+/// Whether `conv` is pointwise: a 1 × 1 kernel, stride 1, no padding, no dilation, one group.
+pub fn is_pointwise(conv: &Conv2d) -> bool {
+    let no_padding = match conv.padding {
+        PaddingConfig2d::Valid => true,
+        PaddingConfig2d::Explicit(a, b, c, d) => [a, b, c, d] == [0; 4],
+        _ => false,
+    };
+    conv.kernel_size == [1, 1] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && no_padding
+}
+
+/// `conv.forward(x)`: one batched matrix product when `conv` is pointwise
+/// ([`is_pointwise`]), burn's convolution otherwise. Same parameters, same result (to
+/// rounding), same gradients.
+///
+/// # Shapes
+/// - `x`: `[b, c_in, h, w]` → `[b, c_out, h', w']`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !is_pointwise(conv) {
+        return conv.forward(x);
+    }
+    let [b, c_in, h, w] = x.dims();
+    let [c_out, ..] = conv.weight.dims();
+    // [1, c_out, c_in] × [b, c_in, h·w] → [b, c_out, h·w]
+    let y = conv.weight.val().reshape([1, c_out, c_in]).matmul(x.reshape([b, c_in, h * w]));
+    let y = match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, c_out, 1]),
+        None => y,
+    };
+    y.reshape([b, c_out, h, w])
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// Outputs and every gradient (input, weight, bias) equal burn's convolution's.
+    #[test]
+    fn equals_burns_convolution_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        for bias in [true, false] {
+            let conv = Conv2dConfig::new([6, 5], [1, 1]).with_bias(bias).init(&device);
+            assert!(is_pointwise(&conv));
+            let x = Tensor::<4>::random([3, 6, 7, 4], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+            let target = Tensor::<4>::random([3, 5, 7, 4], Distribution::Uniform(-1.0, 1.0), &device);
+            let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+                let y = f(x.clone());
+                let grads = ((y.clone() - target.clone()).powi_scalar(2) * y.clone()).sum().backward();
+                let gx = x.grad(&grads).unwrap();
+                let gw = conv.weight.grad(&grads).unwrap();
+                let gb = conv.bias.as_ref().map(|b| b.grad(&grads).unwrap());
+                (y.inner(), gx, gw, gb)
+            };
+            let (y0, gx0, gw0, gb0) = run(&|x| conv.forward(x));
+            let (y1, gx1, gw1, gb1) = run(&|x| conv2d(&conv, x));
+            assert_eq!(y1.dims(), [3, 5, 7, 4]);
+            assert!(max_diff(Tensor::from_inner(y0), Tensor::from_inner(y1)) < 1e-5);
+            assert!(max_diff(gx0, gx1) < 1e-5);
+            assert!(max_diff(gw0, gw1) < 1e-4);
+            match (gb0, gb1) {
+                (Some(a), Some(b)) => assert!((a - b).abs().max().into_scalar::<f32>() < 1e-4),
+                (None, None) => {}
+                _ => panic!("bias gradients differ in presence"),
+            }
+        }
+    }
+
+    /// Anything but a plain 1 × 1 convolution is left to burn (same output).
+    #[test]
+    fn other_convolutions_are_burns() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 4, 9, 8], Distribution::Uniform(-1.0, 1.0), &device);
+        for cfg in [
+            Conv2dConfig::new([4, 3], [3, 3]),
+            Conv2dConfig::new([4, 3], [1, 1]).with_stride([2, 2]),
+            Conv2dConfig::new([4, 3], [1, 1]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            Conv2dConfig::new([4, 4], [1, 1]).with_groups(2),
+        ] {
+            let conv = cfg.init(&device);
+            assert!(!is_pointwise(&conv));
+            assert_eq!(max_diff(conv2d(&conv, x.clone()), conv.forward(x.clone())), 0.0);
+        }
+    }
+}
