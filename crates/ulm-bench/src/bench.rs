@@ -309,11 +309,8 @@ fn score(
     let n_frames = data.envelope.n_frames();
     progress.set_message(&format!("{name} · {method}"));
     let start = Instant::now();
-    let mut locs =
-        ulm_localize::localize_source(&mut source, loc, method.block_frames(), progress).map_err(|e| err(&e))?;
-    if let Some(t) = &cfg.temporal_support {
-        locs = t.apply(&locs, &g).map_err(|e| err(&e))?;
-    }
+    let locs = ulm_localize::localize_source(&mut source, loc, method.block_frames(), progress).map_err(|e| err(&e))?;
+    let (locs, _) = TemporalSupport::apply_optional(cfg.temporal_support.as_ref(), locs, &g).map_err(|e| err(&e))?;
     let localize_seconds = start.elapsed().as_secs_f64();
 
     let [_, rows, _] = data.envelope.shape();

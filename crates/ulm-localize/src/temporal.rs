@@ -83,6 +83,31 @@ impl TemporalSupport {
         Ok(())
     }
 
+    /// The defaults with `frames` on each side and `max_speed_mm_s`, validated; `None` for
+    /// `frames = 0` (off): the command-line form (`--temporal-support K --max-speed V`).
+    pub fn from_frames(frames: usize, max_speed_mm_s: f64) -> Result<Option<Self>, LocalizeError> {
+        if frames == 0 {
+            return Ok(None);
+        }
+        let s = Self { frames, max_speed_mm_s, ..Self::default() };
+        s.validate()?;
+        Ok(Some(s))
+    }
+
+    /// `table` through `filter` when there is one, with the number of rows before it
+    /// (`None` without a filter: `table` comes back as it is). What every caller records
+    /// as `n_before_temporal_support`.
+    pub fn apply_optional(
+        filter: Option<&Self>,
+        table: Localizations,
+        geometry: &Geometry,
+    ) -> Result<(Localizations, Option<usize>), LocalizeError> {
+        match filter {
+            Some(f) => Ok((f.apply(&table, geometry)?, Some(table.len()))),
+            None => Ok((table, None)),
+        }
+    }
+
     /// Search radius in mm between frames `gap` apart.
     pub fn radius_mm(&self, gap: usize, geometry: &Geometry) -> f64 {
         self.tolerance_wavelengths * geometry.wavelength_mm + self.max_speed_mm_s * gap as f64 / geometry.frame_rate_hz
@@ -225,6 +250,23 @@ mod tests {
         assert_eq!(kept.extra("track_id").unwrap().values, ["7", "9"]);
         let empty = TemporalSupport::default().apply(&Localizations::new(), &g).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn command_line_form_and_optional_apply() {
+        let g = geometry();
+        assert_eq!(TemporalSupport::from_frames(0, -1.0).unwrap(), None);
+        let s = TemporalSupport::from_frames(3, 80.0).unwrap().unwrap();
+        assert_eq!((s.frames, s.max_speed_mm_s, s.min_frames, s.tolerance_wavelengths), (3, 80.0, 1, 0.5));
+        assert!(TemporalSupport::from_frames(2, f64::NAN).is_err());
+        let mut t = Localizations::new();
+        t.push(0, 1.0, 1.0, 0.9);
+        t.push(1, 1.0, 1.0, 0.9);
+        t.push(1, 3.0, 3.0, 0.9);
+        let (kept, before) = TemporalSupport::apply_optional(Some(&s), t.clone(), &g).unwrap();
+        assert_eq!((kept.len(), before), (2, Some(3)));
+        let (same, before) = TemporalSupport::apply_optional(None, t.clone(), &g).unwrap();
+        assert_eq!((same, before), (t, None));
     }
 
     #[test]

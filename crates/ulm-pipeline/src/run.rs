@@ -9,6 +9,7 @@ use ulm_core::{FrameSource, Geometry, Localizations, Localizer};
 use ulm_eval::dice::DiceScore;
 use ulm_eval::metrics::Report;
 use ulm_io::ReadOptions;
+use ulm_localize::TemporalSupport;
 use ulm_report::LinePlot;
 use ulm_sim::SimConfig;
 
@@ -317,12 +318,10 @@ fn run_built(
         let t = Instant::now();
         let p = opts.stages.stage(&format!("localize {m}"), "frames");
         let with_boxes = matches!(m, MethodName::DeDetr | MethodName::Detr);
-        let mut locs = stages::localize(frames, b.localizer.as_ref(), block, n, with_boxes, p.as_ref())
+        let locs = stages::localize(frames, b.localizer.as_ref(), block, n, with_boxes, p.as_ref())
             .map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
-        let n_found = locs.len();
-        if let Some(ts) = &cfg.localize.temporal_support {
-            locs = ts.apply(&locs, &geometry).map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
-        }
+        let (locs, n_before) = TemporalSupport::apply_optional(cfg.localize.temporal_support.as_ref(), locs, &geometry)
+            .map_err(|e| PipelineError::stage(format!("localize {m}"), e))?;
         let loc_secs = secs(t);
         timings.push((format!("localize {m}"), loc_secs));
         let locs_path = dir.join("locs.csv");
@@ -330,7 +329,7 @@ fn run_built(
         let record = serde_json::json!({ "localizer": b.localizer.name(), "config": b.record,
             "block_frames": block, "n_frames": n, "n_localizations": locs.len(), "seconds": loc_secs,
             "temporal_support": cfg.localize.temporal_support,
-            "n_before_temporal_support": cfg.localize.temporal_support.map(|_| n_found) });
+            "n_before_temporal_support": n_before });
         stages::write_json(&dir.join("locs.config.json"), &record).map_err(|e| PipelineError::stage("writing", e))?;
 
         let t = Instant::now();

@@ -297,14 +297,7 @@ pub fn localize<'py>(
     temporal_support: usize,
     max_speed: f64,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
-    let temporal = match temporal_support {
-        0 => None,
-        frames => {
-            let t = TemporalSupport { frames, max_speed_mm_s: max_speed, ..TemporalSupport::default() };
-            t.validate().map_err(errors::to_py)?;
-            Some(t)
-        }
-    };
+    let temporal = TemporalSupport::from_frames(temporal_support, max_speed).map_err(errors::to_py)?;
     let opts = LocalizeOptions {
         patch,
         threshold_rel,
@@ -353,15 +346,11 @@ pub fn localize<'py>(
             out.w_mm.get_or_insert_with(|| vec![f64::NAN; n]);
             out.h_mm.get_or_insert_with(|| vec![f64::NAN; n]);
         }
-        let n_found = out.len();
-        match &temporal {
-            Some(t) => t.apply(&out, &g).map(|kept| (kept, Some(n_found))),
-            None => Ok((out, None)),
-        }
+        TemporalSupport::apply_optional(temporal.as_ref(), out, &g)
     });
-    let (locs, n_found) = locs.map_err(errors::to_py)?;
+    let (locs, n_before) = locs.map_err(errors::to_py)?;
     let config = serde_json::json!({ "localizer": localizer.name(), "config": cfg, "block_frames": block_frames,
-        "temporal_support": temporal, "n_before_temporal_support": n_found });
+        "temporal_support": temporal, "n_before_temporal_support": n_before });
     Ok((tables::localizations_to_py(py, locs)?, json(&config)?))
 }
 

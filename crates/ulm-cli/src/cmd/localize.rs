@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ulm_localize::{ClassicalConfig, ClassicalLocalizer, Localizer};
+use ulm_localize::{ClassicalConfig, ClassicalLocalizer, Localizer, TemporalSupport};
 use ulm_pipeline::methods::classical_config;
 use ulm_pipeline::{LocalizeConfig, MethodName};
 
@@ -165,12 +165,10 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         .with_context(|| format!("opening frames {}", args.frames.display()))?;
     let n = source.n_frames();
     let bar = Bar::new(n as u64, "frames", ctx.quiet);
-    let mut locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), block_frames, &bar)
+    let locs = ulm_localize::localize_source(source.as_mut(), localizer.as_ref(), block_frames, &bar)
         .with_context(|| format!("localizing {}", args.frames.display()))?;
-    let n_found = locs.len();
-    if let Some(t) = &temporal {
-        locs = t.apply(&locs, source.geometry()).context("temporal support")?;
-    }
+    let (mut locs, n_before) =
+        TemporalSupport::apply_optional(temporal.as_ref(), locs, source.geometry()).context("temporal support")?;
     if matches!(learned, Some(MethodName::DeDetr | MethodName::Detr)) {
         // Detectors always write their box columns, even when nothing was found.
         let n = locs.len();
@@ -190,11 +188,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         "n_frames": n,
         "n_localizations": locs.len(),
         "temporal_support": temporal,
-        "n_before_temporal_support": temporal.map(|_| n_found),
+        "n_before_temporal_support": n_before,
     });
     output::write_run_config(&output::config_path(&args.out), "localize", config)?;
-    let dropped = match temporal {
-        Some(_) => format!(" ({} without temporal support dropped)", n_found - locs.len()),
+    let dropped = match n_before {
+        Some(n0) => format!(" ({} without temporal support dropped)", n0 - locs.len()),
         None => String::new(),
     };
     ctx.summary(format_args!("{} localizations in {n} frames{dropped}; wrote {}", locs.len(), args.out.display()));

@@ -33,16 +33,8 @@ pub struct TemporalArgs {
 impl TemporalArgs {
     /// The validated filter settings; `None` when off.
     pub fn config(&self) -> anyhow::Result<Option<ulm_localize::TemporalSupport>> {
-        if self.temporal_support == 0 {
-            return Ok(None);
-        }
-        let s = ulm_localize::TemporalSupport {
-            frames: self.temporal_support,
-            max_speed_mm_s: self.max_speed,
-            ..ulm_localize::TemporalSupport::default()
-        };
-        s.validate().map_err(|e| anyhow::anyhow!("--temporal-support/--max-speed: {e}"))?;
-        Ok(Some(s))
+        ulm_localize::TemporalSupport::from_frames(self.temporal_support, self.max_speed)
+            .map_err(|e| anyhow::anyhow!("--temporal-support/--max-speed: {e}"))
     }
 }
 
