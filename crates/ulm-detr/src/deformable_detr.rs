@@ -30,7 +30,7 @@ impl InputProj {
     /// # Shapes
     /// - `x`: `[b, c, h, w]` → `[b, d, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.norm.forward(crate::pointwise::conv2d(&self.conv, x))
+        self.norm.forward(crate::conv::conv2d(&self.conv, x))
     }
 }
 

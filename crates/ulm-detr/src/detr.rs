@@ -95,7 +95,7 @@ impl Detr {
         // [b, c, h, w] (last level)
         let feature = self.backbone.forward(pixel_values).pop().expect("backbone returns a level");
         // [b, d, h, w]
-        let src = crate::pointwise::conv2d(&self.input_projection, feature);
+        let src = crate::conv::conv2d(&self.input_projection, feature);
         let [b, d, h, w] = src.dims();
         // [b, h·w, d]
         let src = src.flatten::<3>(2, 3).swap_dims(1, 2);

@@ -32,6 +32,7 @@
 pub mod attention;
 pub mod backbone;
 pub mod config;
+pub mod conv;
 pub mod criterion;
 pub mod deformable_detr;
 pub mod deformable_transformer;
@@ -42,7 +43,6 @@ pub mod heads;
 pub mod localizer;
 pub mod matcher;
 pub mod ms_deform_attn;
-pub mod pointwise;
 pub mod position;
 pub mod postprocess;
 pub mod pretrain;

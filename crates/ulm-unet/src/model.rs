@@ -8,6 +8,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use ulm_detr::conv::conv2d;
 
 /// Configuration of a [`Unet`].
 ///
@@ -170,8 +171,8 @@ impl ConvBlock {
     /// # Shapes
     /// `[b, cin, h, w]` → `[b, cout, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.norm1.forward(self.conv1.forward(x)));
-        relu(self.norm2.forward(self.conv2.forward(x)))
+        let x = relu(self.norm1.forward(conv2d(&self.conv1, x)));
+        relu(self.norm2.forward(conv2d(&self.conv2, x)))
     }
 }
 
@@ -238,9 +239,9 @@ impl Unet {
         }
         for stage in &self.head {
             x = relu(stage.norm.forward(stage.up.forward(x))); // [b, head, 2h', 2w']
-            x = relu(stage.norm2.forward(stage.conv.forward(x)));
+            x = relu(stage.norm2.forward(conv2d(&stage.conv, x)));
         }
-        self.out.forward(x) // [b, 1, h · upsample, w · upsample]
+        conv2d(&self.out, x) // [b, 1, h · upsample, w · upsample]
     }
 }
 

@@ -72,7 +72,7 @@ impl LightCnn {
         let mut out = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
             for conv in stage {
-                x = relu(conv.forward(x));
+                x = relu(crate::conv::conv2d(conv, x));
             }
             if self.out_stages.contains(&(s + 1)) {
                 out.push(x.clone());

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::frozen_bn::{FrozenBatchNorm2d, FrozenBatchNorm2dConfig};
-use crate::pointwise;
+use crate::conv;
 
 /// Residual block flavour.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -189,13 +189,13 @@ impl Block {
     /// - `x`: `[b, c_in, h, w]` → `[b, c_out, h / stride, w / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(pointwise::conv2d(&d.conv, x.clone())),
+            Some(d) => d.bn.forward(conv::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(pointwise::conv2d(&self.conv1, x)));
-        let y = self.bn2.forward(self.conv2.forward(y));
+        let y = relu(self.bn1.forward(conv::conv2d(&self.conv1, x)));
+        let y = self.bn2.forward(conv::conv2d(&self.conv2, y));
         let y = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(pointwise::conv2d(conv3, relu(y))),
+            (Some(conv3), Some(bn3)) => bn3.forward(conv::conv2d(conv3, relu(y))),
             _ => y,
         };
         relu(y + identity)
@@ -231,7 +231,7 @@ impl ResNet {
     /// - returns one `[b, hidden_sizes[s-1], ⌈h / 2^(s+1)⌉, ⌈w / 2^(s+1)⌉]` per stage `s`
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         // [b, emb, h/2, w/2]
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let x = relu(self.bn1.forward(conv::conv2d(&self.conv1, x)));
         // [b, emb, h/4, w/4]
         let mut x = self.maxpool.forward(x);
         let mut out = Vec::new();

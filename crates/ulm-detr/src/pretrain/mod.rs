@@ -133,15 +133,18 @@ impl BackboneHeatmap {
         let mut merged: Option<Tensor<4>> = None;
         for (f, lateral) in levels.into_iter().zip(&self.lateral) {
             // [b, width, h, w]
-            let y = upsample_to(lateral.forward(f), h, w);
+            let y = upsample_to(crate::conv::conv2d(lateral, f), h, w);
             merged = Some(match merged {
                 Some(m) => m + y,
                 None => y,
             });
         }
         // [b, width, h, w]
-        let y = relu(self.head.forward(relu(merged.expect("the backbone returns a level"))));
-        HeatmapOutput { logits: self.heatmap.forward(y.clone()), offset: self.offset.forward(y) }
+        let y = relu(crate::conv::conv2d(&self.head, relu(merged.expect("the backbone returns a level"))));
+        HeatmapOutput {
+            logits: crate::conv::conv2d(&self.heatmap, y.clone()),
+            offset: crate::conv::conv2d(&self.offset, y),
+        }
     }
 }
 

@@ -1,38 +1,42 @@
-//! 1 × 1 convolutions as one batched matrix product.
+//! 1 × 1 convolutions as one batched matrix product (strided ones after a strided slice).
 //!
 //! burn-flex computes a convolution's weight gradient as another convolution (the batch as
 //! channels, the output gradient as kernel); for a 1 × 1 kernel that is a long chain of
 //! thin products. The same layer written as `W · X` (`[c_out, c_in] × [b, c_in, h·w]`)
 //! gets its gradients from two full-size matrix products instead. Measured on this CPU
 //! (forward + backward, batch 8, release): 256 → 64 channels at 64² 219 → 62 ms, 64 → 256
-//! at 64² 174 → 113 ms, 512 → 128 at 32² 98 → 41 ms, 1024 → 256 at 16² 56 → 28 ms. 3 × 3
-//! kernels written as unfold + product were slower (unfold's backward), so they keep
-//! burn's convolution.
+//! at 64² 174 → 113 ms, 512 → 128 at 32² 98 → 41 ms, 1024 → 256 at 16² 56 → 28 ms.
+//!
+//! A strided 1 × 1 convolution (ResNet's stride-2 `downsample`) is the same product on the
+//! input sliced with that step; burn's weight gradient for it was the slowest of all
+//! (`cargo bench -p ulm-detr --bench conv`: 256 → 512 at 64², batch 8, forward + backward
+//! 372 → 85 ms before the AVX-512 kernels were enabled).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
-/// Whether `conv` is pointwise: a 1 × 1 kernel, stride 1, no padding, no dilation, one group.
+/// Whether `conv` is pointwise: a 1 × 1 kernel (any stride), no padding, no dilation, one
+/// group.
 pub fn is_pointwise(conv: &Conv2d) -> bool {
     let no_padding = match conv.padding {
         PaddingConfig2d::Valid => true,
         PaddingConfig2d::Explicit(a, b, c, d) => [a, b, c, d] == [0; 4],
         _ => false,
     };
-    conv.kernel_size == [1, 1] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && no_padding
+    conv.kernel_size == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && no_padding
 }
 
-/// `conv.forward(x)`: one batched matrix product when `conv` is pointwise
-/// ([`is_pointwise`]), burn's convolution otherwise. Same parameters, same result (to
-/// rounding), same gradients.
+/// `conv.forward(x)` for a pointwise `conv` ([`is_pointwise`]) as one batched matrix
+/// product. Same parameters, same result (to rounding), same gradients.
 ///
 /// # Shapes
-/// - `x`: `[b, c_in, h, w]` → `[b, c_out, h', w']`
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !is_pointwise(conv) {
-        return conv.forward(x);
-    }
+/// - `x`: `[b, c_in, h, w]` → `[b, c_out, ⌈h / s_h⌉, ⌈w / s_w⌉]`
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    debug_assert!(is_pointwise(conv));
+    let [sh, sw] = conv.stride;
+    // A 1 × 1 kernel with stride s and no padding reads pixels 0, s, 2s, …: ⌈h / s⌉ of them.
+    let x = if [sh, sw] == [1, 1] { x } else { x.slice(s![.., .., ..;sh as isize, ..;sw as isize]) };
     let [b, c_in, h, w] = x.dims();
     let [c_out, ..] = conv.weight.dims();
     // [1, c_out, c_in] × [b, c_in, h·w] → [b, c_out, h·w]
@@ -55,15 +59,19 @@ mod tests {
         (a - b).abs().max().into_scalar::<f32>()
     }
 
-    /// Outputs and every gradient (input, weight, bias) equal burn's convolution's.
+    /// Outputs and every gradient (input, weight, bias) equal burn's convolution's, with and
+    /// without bias, at stride 1, 2 and (2, 3) on odd sizes (the last row and column of a
+    /// strided grid are read).
     #[test]
     fn equals_burns_convolution_forward_and_backward() {
         let device = Device::flex().autodiff();
-        for bias in [true, false] {
-            let conv = Conv2dConfig::new([6, 5], [1, 1]).with_bias(bias).init(&device);
+        for (bias, stride, out_hw) in
+            [(true, [1, 1], [7, 5]), (false, [1, 1], [7, 5]), (true, [2, 2], [4, 3]), (false, [2, 3], [4, 2])]
+        {
+            let conv = Conv2dConfig::new([6, 5], [1, 1]).with_bias(bias).with_stride(stride).init(&device);
             assert!(is_pointwise(&conv));
-            let x = Tensor::<4>::random([3, 6, 7, 4], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
-            let target = Tensor::<4>::random([3, 5, 7, 4], Distribution::Uniform(-1.0, 1.0), &device);
+            let x = Tensor::<4>::random([3, 6, 7, 5], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+            let target = Tensor::<4>::random([3, 5, out_hw[0], out_hw[1]], Distribution::Uniform(-1.0, 1.0), &device);
             let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
                 let y = f(x.clone());
                 let grads = ((y.clone() - target.clone()).powi_scalar(2) * y.clone()).sum().backward();
@@ -74,7 +82,8 @@ mod tests {
             };
             let (y0, gx0, gw0, gb0) = run(&|x| conv.forward(x));
             let (y1, gx1, gw1, gb1) = run(&|x| conv2d(&conv, x));
-            assert_eq!(y1.dims(), [3, 5, 7, 4]);
+            assert_eq!(y1.dims(), [3, 5, out_hw[0], out_hw[1]]);
+            assert_eq!(y0.dims(), y1.dims());
             assert!(max_diff(Tensor::from_inner(y0), Tensor::from_inner(y1)) < 1e-5);
             assert!(max_diff(gx0, gx1) < 1e-5);
             assert!(max_diff(gw0, gw1) < 1e-4);
@@ -86,20 +95,21 @@ mod tests {
         }
     }
 
-    /// Anything but a plain 1 × 1 convolution is left to burn (same output).
+    /// Anything but an unpadded, undilated, ungrouped 1 × 1 convolution is not pointwise, and
+    /// [`super::super::conv2d`] still gives burn's output for it.
     #[test]
-    fn other_convolutions_are_burns() {
+    fn other_convolutions_are_not_pointwise() {
         let device = Device::flex();
         let x = Tensor::<4>::random([2, 4, 9, 8], Distribution::Uniform(-1.0, 1.0), &device);
         for cfg in [
             Conv2dConfig::new([4, 3], [3, 3]),
-            Conv2dConfig::new([4, 3], [1, 1]).with_stride([2, 2]),
+            Conv2dConfig::new([4, 3], [1, 1]).with_dilation([2, 2]),
             Conv2dConfig::new([4, 3], [1, 1]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
             Conv2dConfig::new([4, 4], [1, 1]).with_groups(2),
         ] {
             let conv = cfg.init(&device);
             assert!(!is_pointwise(&conv));
-            assert_eq!(max_diff(conv2d(&conv, x.clone()), conv.forward(x.clone())), 0.0);
+            assert!(max_diff(super::super::conv2d(&conv, x.clone()), conv.forward(x.clone())) < 1e-5);
         }
     }
 }
