@@ -1,5 +1,5 @@
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::Distribution;
 
 use super::*;
@@ -28,36 +28,46 @@ fn equals_burns_convolution_forward_and_backward() {
     ];
     for (i, cfg) in cases.into_iter().enumerate() {
         let conv = cfg.init(&device);
-        let x = Tensor::<4>::random([3, conv.weight.dims()[1], 11, 10], Distribution::Uniform(-1.0, 1.0), &device)
-            .require_grad();
-        let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let y = f(x.clone());
-            let target = Tensor::<4>::random(y.dims(), Distribution::Uniform(-1.0, 1.0), &device);
-            // A loss whose output gradient differs at every position.
-            let weights = Tensor::<4>::from_data(
-                TensorData::new(
-                    (0..y.dims().iter().product::<usize>()).map(|i| (i % 7) as f32 - 3.0).collect(),
-                    y.dims(),
-                ),
-                &device,
-            );
-            let grads = ((y.clone() - target.clone()) * weights).sum().backward();
-            let gx = x.grad(&grads).unwrap();
-            let gw = conv.weight.grad(&grads).unwrap();
-            let gb = conv.bias.as_ref().map(|b| b.grad(&grads).unwrap());
-            (y.inner(), gx, gw, gb)
-        };
-        let (y0, gx0, gw0, gb0) = run(&|x| conv.forward(x));
-        let (y1, gx1, gw1, gb1) = run(&|x| conv2d(&conv, x));
-        assert_eq!(y0.dims(), y1.dims(), "case {i}");
-        assert!(max_diff(Tensor::from_inner(y0), Tensor::from_inner(y1)) < 1e-5, "case {i}: output");
-        assert!(max_diff(gx0, gx1) < 1e-4, "case {i}: input gradient");
-        assert!(max_diff(gw0, gw1) < 1e-3, "case {i}: weight gradient");
-        match (gb0, gb1) {
-            (Some(a), Some(b)) => assert!(max_diff(a, b) < 1e-3, "case {i}: bias gradient"),
-            (None, None) => {}
-            _ => panic!("case {i}: bias gradients differ in presence"),
-        }
+        let x = Tensor::<4>::random([3, conv.weight.dims()[1], 11, 10], Distribution::Uniform(-1.0, 1.0), &device);
+        assert_matches_burn(&conv, x, &|x| conv2d(&conv, x), [1e-5, 1e-4, 1e-3], &format!("case {i}"));
+    }
+}
+
+/// Asserts that `ours` gives `conv.forward`'s output, and the same input, weight and bias
+/// gradients under a loss whose output gradient differs at every position, within
+/// `tolerance` (output, input gradient, weight and bias gradients).
+pub(super) fn assert_matches_burn(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    ours: &dyn Fn(Tensor<4>) -> Tensor<4>,
+    tolerance: [f32; 3],
+    label: &str,
+) {
+    let x = x.require_grad();
+    let device = x.device();
+    let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+        let y = f(x.clone());
+        let target = Tensor::<4>::random(y.dims(), Distribution::Uniform(-1.0, 1.0), &device);
+        let weights = Tensor::<4>::from_data(
+            TensorData::new((0..y.dims().iter().product::<usize>()).map(|i| (i % 7) as f32 - 3.0).collect(), y.dims()),
+            &device,
+        );
+        let grads = ((y.clone() - target) * weights).sum().backward();
+        let gx = x.grad(&grads).unwrap();
+        let gw = conv.weight.grad(&grads).unwrap();
+        let gb = conv.bias.as_ref().map(|b| b.grad(&grads).unwrap());
+        (y.inner(), gx, gw, gb)
+    };
+    let (y0, gx0, gw0, gb0) = run(&|x| conv.forward(x));
+    let (y1, gx1, gw1, gb1) = run(ours);
+    assert_eq!(y0.dims(), y1.dims(), "{label}");
+    assert!(max_diff(Tensor::from_inner(y0), Tensor::from_inner(y1)) < tolerance[0], "{label}: output");
+    assert!(max_diff(gx0, gx1) < tolerance[1], "{label}: input gradient");
+    assert!(max_diff(gw0, gw1) < tolerance[2], "{label}: weight gradient");
+    match (gb0, gb1) {
+        (Some(a), Some(b)) => assert!(max_diff(a, b) < tolerance[2], "{label}: bias gradient"),
+        (None, None) => {}
+        _ => panic!("{label}: bias gradients differ in presence"),
     }
 }
 
