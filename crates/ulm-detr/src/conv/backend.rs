@@ -1,5 +1,6 @@
-//! The convolution as a burn backend extension whose weight gradient is [`kernel::weight_grad`]:
-//! implemented for [`Flex`] and for [`Autodiff`] over any backend that has it.
+//! The convolution as a burn backend extension whose forward and weight gradient are
+//! [`kernel::forward`] and [`kernel::weight_grad`]: implemented for [`Flex`] and for
+//! [`Autodiff`] over any backend that has it.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -7,7 +8,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
@@ -15,18 +16,15 @@ use burn::tensor::{DType, FloatDType, TensorData};
 
 use super::kernel::{self, ConvGeom};
 
-/// Backends that carry [`ConvBackend::conv2d_im2col_grad`]: a convolution without bias whose
-/// weight gradient is one `im2col` product per image. Implemented for burn's Flex CPU backend
+/// Backends that carry [`ConvBackend::conv2d_im2col`]: a convolution without bias whose
+/// forward and weight gradient are `im2col` products. Implemented for burn's Flex CPU backend
 /// and for `Autodiff<B>` over such a backend; [`super::conv2d`] uses burn's convolution on any
 /// other backend, so model code never needs to name this trait.
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvBackend: Backend {
-    /// Forward: burn's `conv2d(x, weight, None, options)` (one group, symmetric padding).
-    fn conv2d_im2col_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self>;
+    /// Forward: `conv2d(x, weight, None, options)` (one group, symmetric padding), as
+    /// `im2col` + one product per image.
+    fn conv2d_im2col(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self>;
 
     /// Gradient of the weight `[c_out, c_in, kh, kw]` for input `x` `[b, c_in, h, w]` and
     /// output gradient `grad` `[b, c_out, ho, wo]`.
@@ -60,9 +58,28 @@ fn host_f32(tensor: FlexTensor) -> FlexTensor {
     if tensor.as_slice::<f32>().is_some() { tensor } else { tensor.to_contiguous() }
 }
 
+/// Wraps a host result as a Flex tensor of `dtype`.
+fn to_flex(data: Vec<f32>, shape: Vec<usize>, dtype: DType) -> FlexTensor {
+    let tensor = FlexTensor::from_data(TensorData::new(data, shape));
+    match dtype {
+        DType::F32 => tensor,
+        other => Flex::float_cast(tensor, FloatDType::from(other)),
+    }
+}
+
 impl ConvBackend for Flex {
-    fn conv2d_im2col_grad(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        Flex::conv2d(x, weight, None, options)
+    fn conv2d_im2col(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        let dtype = x.dtype();
+        let weight_shape = weight.shape().dims::<4>();
+        let g = geometry(x.shape().dims::<4>(), weight_shape, &options);
+        let [ho, wo] = g.output().expect("the kernel fits the padded input");
+        let (x, weight) = (host_f32(x), host_f32(weight));
+        let data = kernel::forward(
+            x.as_slice::<f32>().expect("contiguous f32"),
+            weight.as_slice::<f32>().expect("contiguous f32"),
+            &g,
+        );
+        to_flex(data, vec![g.batch, g.c_out, ho, wo], dtype)
     }
 
     fn conv2d_im2col_weight_grad(
@@ -79,11 +96,7 @@ impl ConvBackend for Flex {
             grad.as_slice::<f32>().expect("contiguous f32"),
             &g,
         );
-        let out = FlexTensor::from_data(TensorData::new(data, weight_shape.to_vec()));
-        match dtype {
-            DType::F32 => out,
-            other => Flex::float_cast(out, FloatDType::from(other)),
-        }
+        to_flex(data, weight_shape.to_vec(), dtype)
     }
 }
 
@@ -113,20 +126,16 @@ impl<B: ConvBackend> Backward<B, 2> for ConvIm2colBackward {
 }
 
 impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
-    fn conv2d_im2col_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
+    fn conv2d_im2col(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         let weight_shape = weight.shape().dims::<4>();
         match ConvIm2colBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), weight_shape, options.clone());
-                let out = B::conv2d_im2col_grad(x.into_primitive(), weight.into_primitive(), options);
+                let out = B::conv2d_im2col(x.into_primitive(), weight.into_primitive(), options);
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(B::conv2d_im2col_grad(x.into_primitive(), weight.into_primitive(), options))
+                prep.finish(B::conv2d_im2col(x.into_primitive(), weight.into_primitive(), options))
             }
         }
     }

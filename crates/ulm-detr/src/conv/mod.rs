@@ -1,15 +1,19 @@
-//! Convolutions with faster gradients than burn-flex's default.
+//! Convolutions with faster forward and gradients than burn-flex's default.
 //!
 //! burn-flex computes a convolution's weight gradient as another convolution (the batch as
 //! channels, the output gradient as kernel), which turns into a long chain of thin matrix
 //! products. [`conv2d`] replaces it where that is possible:
 //! - 1 × 1 kernels (any stride) become one batched matrix product ([`pointwise`]);
-//! - any other one-group convolution with symmetric padding keeps burn's forward and input
-//!   gradient, and takes its weight gradient from `im2col` and one full-size product per
-//!   image ([`ConvBackend`], on Flex with or without autodiff).
+//! - any other one-group convolution with symmetric padding runs its forward and its weight
+//!   gradient as `im2col` + full-size matrix products (per image; the forward in tiles of
+//!   output rows), and takes burn's input gradient ([`ConvBackend`], on Flex with or without
+//!   autodiff).
 //!
 //! Anything else (groups, asymmetric or `Same` padding, other backends) is burn's
-//! `Conv2d::forward`.
+//! `Conv2d::forward`. `cargo bench -p ulm-detr --bench conv` compares both on the `paper`
+//! preset's ResNet-50 shapes (forward + backward, batch 8, 2 threads): the 7 × 7 stem
+//! 200 → 85 ms, 3 × 3 at 64² 104 → 50 ms, at 8² 65 → 50 ms, the stride-2 1 × 1 at 64²
+//! 400 → 67 ms.
 
 mod backend;
 mod kernel;
@@ -43,11 +47,11 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return conv.forward(x);
     }
     let x = x.into_dispatch();
-    if !has_im2col_grad(&x.kind) {
+    if !has_im2col(&x.kind) {
         return conv.forward(Tensor::from_dispatch(x));
     }
     let options = ConvOptions::new(conv.stride, [top, left], conv.dilation, 1);
-    let y = Tensor::<4>::from_dispatch(<Dispatch as ConvBackend>::conv2d_im2col_grad(
+    let y = Tensor::<4>::from_dispatch(<Dispatch as ConvBackend>::conv2d_im2col(
         x,
         conv.weight.val().into_dispatch(),
         options,
@@ -64,10 +68,10 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// Whether the tensor lives on a backend implementing [`ConvBackend`] (Flex, possibly under
 /// autodiff).
 #[allow(unreachable_patterns)] // only Flex and Autodiff exist in the default build
-fn has_im2col_grad(kind: &DispatchTensorKind) -> bool {
+fn has_im2col(kind: &DispatchTensorKind) -> bool {
     match kind {
         DispatchTensorKind::Flex(_) => true,
-        DispatchTensorKind::Autodiff(inner) => has_im2col_grad(inner),
+        DispatchTensorKind::Autodiff(inner) => has_im2col(inner),
         _ => false,
     }
 }
