@@ -16,7 +16,7 @@
 //! alone would leave stages 2–3, DETR's only level among them, untrained), then 3×3 conv +
 //! ReLU and two 1×1 heads: a heatmap logit and a 2-channel sub-cell offset.
 //!
-//! # Target and loss ([`target`])
+//! # Target and loss (the private `target` module)
 //! Cell `(i, j)` of the finest level (stride `S`) is centred on patch pixel `(S·i, S·j)`
 //! (the receptive-field centre of the stride-2 convolution and max-pool of the ResNet stem).
 //! A bubble at patch pixel `(col, row)` has grid coordinate `(col / S, row / S)`; its peak
