@@ -39,6 +39,7 @@ pub mod deformable_transformer;
 pub mod detr;
 pub mod dn;
 pub mod error;
+mod flex_host;
 pub mod heads;
 pub mod localizer;
 pub mod matcher;

@@ -8,13 +8,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, FloatDType, TensorData};
 
 use super::kernel::{self, ConvGeom};
+use crate::flex_host::{host_f32, slice, to_flex};
 
 /// Backends that carry [`ConvBackend::conv2d_im2col`]: a convolution without bias whose
 /// forward and weight gradient are `im2col` products. Implemented for burn's Flex CPU backend
@@ -52,21 +51,6 @@ pub(crate) fn geometry(x_shape: [usize; 4], weight_shape: [usize; 4], options: &
     }
 }
 
-/// A Flex tensor as contiguous `f32` (copying only when it is strided or of another dtype).
-fn host_f32(tensor: FlexTensor) -> FlexTensor {
-    let tensor = if tensor.dtype() == DType::F32 { tensor } else { Flex::float_cast(tensor, FloatDType::F32) };
-    if tensor.as_slice::<f32>().is_some() { tensor } else { tensor.to_contiguous() }
-}
-
-/// Wraps a host result as a Flex tensor of `dtype`.
-fn to_flex(data: Vec<f32>, shape: Vec<usize>, dtype: DType) -> FlexTensor {
-    let tensor = FlexTensor::from_data(TensorData::new(data, shape));
-    match dtype {
-        DType::F32 => tensor,
-        other => Flex::float_cast(tensor, FloatDType::from(other)),
-    }
-}
-
 impl ConvBackend for Flex {
     fn conv2d_im2col(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
         let dtype = x.dtype();
@@ -74,11 +58,7 @@ impl ConvBackend for Flex {
         let g = geometry(x.shape().dims::<4>(), weight_shape, &options);
         let [ho, wo] = g.output().expect("the kernel fits the padded input");
         let (x, weight) = (host_f32(x), host_f32(weight));
-        let data = kernel::forward(
-            x.as_slice::<f32>().expect("contiguous f32"),
-            weight.as_slice::<f32>().expect("contiguous f32"),
-            &g,
-        );
+        let data = kernel::forward(slice(&x), slice(&weight), &g);
         to_flex(data, vec![g.batch, g.c_out, ho, wo], dtype)
     }
 
@@ -91,11 +71,7 @@ impl ConvBackend for Flex {
         let dtype = x.dtype();
         let g = geometry(x.shape().dims::<4>(), weight_shape, &options);
         let (x, grad) = (host_f32(x), host_f32(grad));
-        let data = kernel::weight_grad(
-            x.as_slice::<f32>().expect("contiguous f32"),
-            grad.as_slice::<f32>().expect("contiguous f32"),
-            &g,
-        );
+        let data = kernel::weight_grad(slice(&x), slice(&grad), &g);
         to_flex(data, weight_shape.to_vec(), dtype)
     }
 }

@@ -267,50 +267,16 @@ mod tests {
             .collect()
     }
 
-    /// The weight gradient by its definition, one term at a time (f64).
-    fn weight_grad_by_definition(x: &[f32], grad: &[f32], g: &ConvGeom) -> Vec<f32> {
+    /// Every term of the convolution by its definition: calls `term(x_index, weight_index,
+    /// output_index)` for each input pixel inside the image that a kernel tap reads.
+    fn for_each_term(g: &ConvGeom, mut term: impl FnMut(usize, usize, usize)) {
         let [ho, wo] = g.output().unwrap();
         let [h, w] = g.input;
         let [kh, kw] = g.kernel;
-        let mut out = vec![0.0f32; g.c_out * g.rows()];
-        for co in 0..g.c_out {
-            for ci in 0..g.c_in {
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        let mut sum = 0.0f64;
-                        for b in 0..g.batch {
-                            for oh in 0..ho {
-                                for ow in 0..wo {
-                                    let ih = (oh * g.stride[0] + ki * g.dilation[0]) as isize - g.padding[0] as isize;
-                                    let iw = (ow * g.stride[1] + kj * g.dilation[1]) as isize - g.padding[1] as isize;
-                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
-                                        continue;
-                                    }
-                                    let xv = x[((b * g.c_in + ci) * h + ih as usize) * w + iw as usize] as f64;
-                                    let gv = grad[((b * g.c_out + co) * ho + oh) * wo + ow] as f64;
-                                    sum += xv * gv;
-                                }
-                            }
-                        }
-                        out[((co * g.c_in + ci) * kh + ki) * kw + kj] = sum as f32;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// The convolution by its definition (f64).
-    fn forward_by_definition(x: &[f32], weight: &[f32], g: &ConvGeom) -> Vec<f32> {
-        let [ho, wo] = g.output().unwrap();
-        let [h, w] = g.input;
-        let [kh, kw] = g.kernel;
-        let mut out = vec![0.0f32; g.batch * g.c_out * ho * wo];
         for b in 0..g.batch {
             for co in 0..g.c_out {
                 for oh in 0..ho {
                     for ow in 0..wo {
-                        let mut sum = 0.0f64;
                         for ci in 0..g.c_in {
                             for ki in 0..kh {
                                 for kj in 0..kw {
@@ -319,18 +285,33 @@ mod tests {
                                     if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
                                         continue;
                                     }
-                                    let xv = x[((b * g.c_in + ci) * h + ih as usize) * w + iw as usize] as f64;
-                                    let wv = weight[((co * g.c_in + ci) * kh + ki) * kw + kj] as f64;
-                                    sum += xv * wv;
+                                    term(
+                                        ((b * g.c_in + ci) * h + ih as usize) * w + iw as usize,
+                                        ((co * g.c_in + ci) * kh + ki) * kw + kj,
+                                        ((b * g.c_out + co) * ho + oh) * wo + ow,
+                                    );
                                 }
                             }
                         }
-                        out[((b * g.c_out + co) * ho + oh) * wo + ow] = sum as f32;
                     }
                 }
             }
         }
-        out
+    }
+
+    /// The weight gradient by its definition (sums in f64).
+    fn weight_grad_by_definition(x: &[f32], grad: &[f32], g: &ConvGeom) -> Vec<f32> {
+        let mut out = vec![0.0f64; g.c_out * g.rows()];
+        for_each_term(g, |xi, wi, yi| out[wi] += x[xi] as f64 * grad[yi] as f64);
+        out.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// The convolution by its definition (sums in f64).
+    fn forward_by_definition(x: &[f32], weight: &[f32], g: &ConvGeom) -> Vec<f32> {
+        let [ho, wo] = g.output().unwrap();
+        let mut out = vec![0.0f64; g.batch * g.c_out * ho * wo];
+        for_each_term(g, |xi, wi, yi| out[yi] += x[xi] as f64 * weight[wi] as f64);
+        out.into_iter().map(|v| v as f32).collect()
     }
 
     /// Output sizes by the convolution formula, checked by hand for a few cases.

@@ -8,12 +8,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, FloatDType, TensorData};
 
 use super::{CoreDims, check_core_shapes, kernel};
+use crate::flex_host::{host_f32, slice, to_flex};
 
 /// Backends that carry the fused multi-scale deformable sampling op (a burn backend
 /// extension). Implemented for burn's Flex CPU backend and for `Autodiff<B>` over such a
@@ -40,25 +39,6 @@ pub trait MsdaBackend: Backend {
         attention_weights: FloatTensor<Self>,
         grad_output: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
-}
-
-/// A Flex tensor as contiguous `f32` (copying only when it is strided or of another dtype).
-fn host_f32(tensor: FlexTensor) -> FlexTensor {
-    let tensor = if tensor.dtype() == DType::F32 { tensor } else { Flex::float_cast(tensor, FloatDType::F32) };
-    if tensor.as_slice::<f32>().is_some() { tensor } else { tensor.to_contiguous() }
-}
-
-fn slice(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice::<f32>().expect("host_f32 returns contiguous f32 tensors")
-}
-
-/// Wraps a host result as a Flex tensor of `dtype`.
-fn to_flex(data: Vec<f32>, shape: Vec<usize>, dtype: DType) -> FlexTensor {
-    let tensor = FlexTensor::from_data(TensorData::new(data, shape));
-    match dtype {
-        DType::F32 => tensor,
-        other => Flex::float_cast(tensor, FloatDType::from(other)),
-    }
 }
 
 fn dims_of(value: &FlexTensor, shapes: &[[usize; 2]], locations: &FlexTensor, weights: &FlexTensor) -> CoreDims {
